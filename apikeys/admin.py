@@ -1,0 +1,160 @@
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.template.response import TemplateResponse
+
+from apikeys import services
+from apikeys.models import ApiKey, AuditEvent, Status
+from apikeys.http import client_ip, no_store
+from projects import catalog
+from projects.models import Project
+
+
+class StatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return Status.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Status.values:
+            return queryset.with_status(self.value())
+        return queryset
+
+
+class AdminApiKeyCreateForm(forms.Form):
+    """The admin's way in: validated here, created by the service like everywhere else."""
+
+    project = forms.ModelChoiceField(queryset=Project.objects.all())
+    name = forms.CharField(max_length=100)
+    description = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    tags = forms.CharField(max_length=400, required=False, help_text="Comma-separated short labels.")
+    expires_at = forms.DateTimeField(
+        required=False, help_text="Optional, for example 2030-01-31 00:00 (UTC). Leave empty for no expiry."
+    )
+    permissions = forms.MultipleChoiceField(
+        choices=[(p.codename, f"{p.group}: {p.label} ({p.codename})") for p in catalog.CATALOG],
+        widget=forms.CheckboxSelectMultiple,
+    )
+    ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "masked_key", "status_display", "expires_at", "last_used_at", "created_by", "created_at"]
+    list_filter = [StatusFilter, "project"]
+    search_fields = ["name", "tags", "public_id"]
+    list_select_related = ["project", "created_by"]
+    actions = ["revoke_selected"]
+    fields = [
+        "public_id", "masked_key", "project", "name", "description", "tags", "permission_list",
+        "expires_at", "status_display", "created_at", "created_by", "created_by_key", "last_used_at",
+        "revoked_at", "revoked_by", "revoked_by_key", "pepper_version",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Every field: a key is what it was created as.
+        return self.fields
+
+    @admin.display(description="Key")
+    def masked_key(self, obj: ApiKey) -> str:
+        return obj.masked
+
+    @admin.display(description="Status")
+    def status_display(self, obj: ApiKey) -> str:
+        return obj.status().label
+
+    @admin.display(description="Permissions")
+    def permission_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.permissions)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # keys are revoked, never deleted (audit)
+
+    def save_model(self, request, obj, form, change):
+        raise PermissionDenied("API keys cannot be edited.")
+
+    # -- adding goes through the service and shows the secret once ----------
+    def add_view(self, request, form_url="", extra_context=None):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = AdminApiKeyCreateForm(request.POST)
+            if form.is_valid():
+                data = form.cleaned_data
+                try:
+                    created = services.api_key_create(
+                        project=data["project"],
+                        name=data["name"],
+                        description=data["description"],
+                        tags=data["tags"],
+                        permissions=data["permissions"],
+                        expires_at=data["expires_at"],
+                        created_by=request.user,
+                        ip_address=client_ip(request),
+                        ticket=data["ticket"],
+                    )
+                except services.ApiKeyError as error:
+                    form.add_error(error.field if error.field in form.fields else None, error.message)
+                else:
+                    context = {
+                        **self.admin_site.each_context(request),
+                        "opts": self.opts,
+                        "title": "API key created",
+                        "api_key": created.api_key,
+                        "secret": created.secret,
+                    }
+                    return no_store(
+                        TemplateResponse(request, "admin/apikeys/apikey/secret.html", context, status=201).render()
+                    )
+        else:
+            form = AdminApiKeyCreateForm(initial={"ticket": services.issue_ticket(user=request.user)})
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Add API key",
+            "form": form,
+            "creation_disabled_reason": services.creation_disabled_reason(),
+        }
+        return no_store(TemplateResponse(request, "admin/apikeys/apikey/add.html", context).render())
+
+    # -- revoke with a confirmation step ------------------------------------
+    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    def revoke_selected(self, request, queryset):
+        keys = list(queryset.select_related("project"))
+        if request.POST.get("confirm") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "opts": self.opts,
+                "title": "Revoke API keys?",
+                "keys": keys,
+                "active_keys": [k for k in keys if not k.is_revoked],
+                "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/apikeys/apikey/revoke_confirmation.html", context)
+        revoked = sum(
+            services.api_key_revoke(api_key=key, revoked_by=request.user, ip_address=client_ip(request))
+            for key in keys
+        )
+        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+        return None
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    list_display = ["at", "action", "project", "api_key", "actor_label", "ip_address"]
+    list_filter = ["action", "project"]
+    search_fields = ["api_key__name", "api_key__public_id", "actor_label"]
+    list_select_related = ["project", "api_key"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+

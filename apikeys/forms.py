@@ -1,0 +1,95 @@
+from datetime import datetime, time, timedelta
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from apikeys.models import Status
+from apikeys.services import ApiKeyError, clean_tags
+from projects import catalog
+
+QUICK_EXPIRY_DAYS = (30, 90, 365)
+
+
+class ApiKeyCreateForm(forms.Form):
+    """Validates the create form; the service decides and writes."""
+
+    name = forms.CharField(max_length=100, strip=True)
+    description = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    tags = forms.CharField(
+        max_length=400,
+        required=False,
+        help_text="Comma-separated short labels, for example: ci, production.",
+    )
+    expiration = forms.ChoiceField(widget=forms.RadioSelect)
+    expires_on = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The key stops working at the end of this day (UTC).",
+    )
+    permissions = forms.MultipleChoiceField(
+        choices=[(p.codename, p.label) for p in catalog.CATALOG],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": "Choose at least one permission.",
+            "invalid_choice": "%(value)s is not a permission of this cloud.",
+        },
+    )
+    ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+    def __init__(self, *args, grantable: frozenset[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grantable = grantable
+        choices = [(str(days), f"{days} days") for days in QUICK_EXPIRY_DAYS]
+        choices.append(("custom", "On a date"))
+        if not (settings.API_KEY_REQUIRE_EXPIRY or settings.API_KEY_MAX_LIFETIME_DAYS):
+            choices.append(("never", "Never"))
+        self.fields["expiration"].choices = choices
+        self.fields["expiration"].initial = "90"
+
+    def clean_tags(self) -> list[str]:
+        try:
+            return clean_tags(self.cleaned_data["tags"])
+        except ApiKeyError as error:
+            raise forms.ValidationError(error.message) from None
+
+    def clean_permissions(self) -> list[str]:
+        chosen = self.cleaned_data["permissions"]
+        # The page only offers what the user holds; a forged post gets told.
+        if refused := [code for code in chosen if code not in self.grantable]:
+            raise forms.ValidationError(
+                "You cannot grant permissions you do not hold in this project: %(codes)s.",
+                params={"codes": ", ".join(refused)},
+            )
+        return chosen
+
+    def clean(self):
+        data = super().clean()
+        choice = data.get("expiration")
+        now = timezone.now()
+        if choice == "never":
+            data["expires_at"] = None
+        elif choice == "custom":
+            day = data.get("expires_on")
+            if day is None:
+                self.add_error("expires_on", "Pick the date on which the key expires.")
+            else:
+                data["expires_at"] = datetime.combine(day, time.max, tzinfo=timezone.get_current_timezone())
+        elif choice:
+            data["expires_at"] = now + timedelta(days=int(choice))
+        return data
+
+    def permission_groups(self):
+        """(group, [(entry, checked)]) for the grantable permissions, in catalog order."""
+        checked = set(self["permissions"].value() or ())
+        return [
+            (group, [(entry, entry.codename in checked) for entry in entries])
+            for group, entries in catalog.grouped(self.grantable)
+        ]
+
+
+class KeyFilterForm(forms.Form):
+    STATUS_CHOICES = [("", "All statuses"), *Status.choices]
+
+    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
+    q = forms.CharField(max_length=100, required=False, label="Search")

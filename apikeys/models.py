@@ -1,0 +1,217 @@
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from apikeys import tokens
+from projects import catalog
+from projects.models import Project
+
+EXPIRES_SOON = timedelta(days=7)
+
+
+class ImmutableKeyError(Exception):
+    """Someone tried to change what a key is after its creation."""
+
+
+# Everything that makes a key what it is. Written once, at creation; the model
+# layer refuses any later change (revocation has its own one-way path).
+IMMUTABLE_FIELDS = frozenset(
+    {
+        "public_id",
+        "secret_hash",
+        "pepper_version",
+        "last4",
+        "project",
+        "project_id",
+        "name",
+        "description",
+        "tags",
+        "permissions",
+        "expires_at",
+        "created_at",
+        "created_by",
+        "created_by_id",
+        "created_by_key",
+        "created_by_key_id",
+    }
+)
+REVOCATION_FIELDS = frozenset({"revoked_at", "revoked_by", "revoked_by_id", "revoked_by_key", "revoked_by_key_id"})
+
+
+class Status(models.TextChoices):
+    ACTIVE = "active", "Active"
+    EXPIRES_SOON = "expires_soon", "Expires soon"
+    EXPIRED = "expired", "Expired"
+    REVOKED = "revoked", "Revoked"
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self, now=None):
+        now = now or timezone.now()
+        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+
+    def with_status(self, status: str, now=None):
+        now = now or timezone.now()
+        if status == Status.ACTIVE:
+            return self.active(now)
+        if status == Status.EXPIRES_SOON:
+            return self.active(now).filter(expires_at__lte=now + EXPIRES_SOON)
+        if status == Status.EXPIRED:
+            return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+        if status == Status.REVOKED:
+            return self.filter(revoked_at__isnull=False)
+        return self
+
+    def search(self, text: str):
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(Q(name__icontains=text) | Q(tags__icontains=text))
+
+    def update(self, **kwargs):
+        """Bulk updates may touch bookkeeping fields only.
+
+        Revocation is one-way: a revoked key cannot be un-revoked.
+        """
+        if forbidden := IMMUTABLE_FIELDS.intersection(kwargs):
+            raise ImmutableKeyError(f"API key fields cannot be changed: {', '.join(sorted(forbidden))}")
+        if "revoked_at" in kwargs and kwargs["revoked_at"] is None:
+            raise ImmutableKeyError("A revoked API key cannot be re-activated.")
+        return super().update(**kwargs)
+
+    update.queryset_only = True
+
+
+class ApiKey(models.Model):
+    public_id = models.CharField(max_length=tokens.PUBLIC_ID_LENGTH, unique=True, editable=False)
+    secret_hash = models.CharField(max_length=64, editable=False)
+    pepper_version = models.CharField(max_length=32, editable=False)
+    last4 = models.CharField(max_length=4, editable=False)
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True, max_length=1000)
+    tags = models.JSONField(default=list, blank=True)
+    # Codenames of the catalog, fixed at creation. Kept on the row so that
+    # authenticating a key is one query.
+    permissions = models.JSONField(default=list)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by_key = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_by_key = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "API key"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "name"],
+                condition=Q(revoked_at__isnull=True),
+                name="api_key_name_unique_among_active_keys",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["project", "-created_at", "-id"], name="api_key_project_listing"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.masked})"
+
+    def save(self, *args, **kwargs):
+        """Refuse to change an existing key except through revocation or bookkeeping.
+
+        This is the model-layer guarantee that a key's permissions (and every
+        other security field) are fixed at creation: the admin, forms and the
+        API all end up here.
+        """
+        if not self._state.adding:
+            update_fields = kwargs.get("update_fields")
+            if update_fields is None:
+                raise ImmutableKeyError("Existing API keys can only be saved with explicit update_fields.")
+            if forbidden := IMMUTABLE_FIELDS.intersection(update_fields):
+                raise ImmutableKeyError(f"API key fields cannot be changed: {', '.join(sorted(forbidden))}")
+            if REVOCATION_FIELDS.intersection(update_fields):
+                raise ImmutableKeyError("Revoke API keys with apikeys.services.api_key_revoke().")
+        super().save(*args, **kwargs)
+
+    # -- derived -------------------------------------------------------------
+    @property
+    def masked(self) -> str:
+        return tokens.mask(self.last4)
+
+    def status(self, now=None) -> Status:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return Status.REVOKED
+        if self.expires_at is not None:
+            if self.expires_at <= now:
+                return Status.EXPIRED
+            if self.expires_at <= now + EXPIRES_SOON:
+                return Status.EXPIRES_SOON
+        return Status.ACTIVE
+
+    @property
+    def current_status(self) -> Status:
+        return self.status()
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def permission_groups(self):
+        return catalog.grouped(self.permissions)
+
+
+class AuditEvent(models.Model):
+    class Action(models.TextChoices):
+        CREATED = "api_key.created", "API key created"
+        REVOKED = "api_key.revoked", "API key revoked"
+
+    action = models.CharField(max_length=32, choices=Action.choices)
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="audit_events")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # A username survives the user's deletion; the row is the audit trail.
+    actor_label = models.CharField(max_length=200)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()}: {self.api_key.name} by {self.actor_label}"
+
+
+class CreationTicket(models.Model):
+    """A one-time token embedded in the create form.
+
+    Consumed in the same transaction that inserts the key, so a reload, a
+    double click or parallel posts of the same form create one key at most.
+    """
+
+    token = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -1,0 +1,219 @@
+"""The OpenAPI 3.1 description of /api/v1/, served at /api/v1/openapi.json.
+
+Tests check that every API route is described here and that real responses
+validate against these schemas.
+"""
+
+from projects import catalog
+
+_STR = {"type": "string"}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+ERROR = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {"error": _STR, "detail": _STR},
+    "additionalProperties": False,
+}
+
+PERMISSION = {"type": "string", "enum": [p.codename for p in catalog.CATALOG]}
+
+API_KEY = {
+    "type": "object",
+    "required": [
+        "id", "name", "description", "tags", "permissions", "masked_key", "status",
+        "expires_at", "created_at", "created_by", "last_used_at", "revoked_at",
+    ],
+    "properties": {
+        "id": {"type": "string", "description": "Public id (part of the key, not secret)."},
+        "name": _STR,
+        "description": _STR,
+        "tags": {"type": "array", "items": _STR},
+        "permissions": {"type": "array", "items": PERMISSION},
+        "masked_key": {"type": "string", "description": "prefix…last 4 characters"},
+        "status": {"type": "string", "enum": ["active", "expires_soon", "expired", "revoked"]},
+        "expires_at": _TIME,
+        "created_at": {"type": "string", "format": "date-time"},
+        "created_by": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "required": ["type", "username"],
+                    "properties": {"type": {"const": "user"}, "username": _STR},
+                    "additionalProperties": False,
+                },
+                {
+                    "type": "object",
+                    "required": ["type", "id"],
+                    "properties": {"type": {"const": "api_key"}, "id": _STR},
+                    "additionalProperties": False,
+                },
+            ]
+        },
+        "last_used_at": _TIME,
+        "revoked_at": _TIME,
+    },
+    "additionalProperties": False,
+}
+
+CREATED_KEY = {
+    **API_KEY,
+    "required": [*API_KEY["required"], "secret"],
+    "properties": {
+        **API_KEY["properties"],
+        "secret": {"type": "string", "description": "The key. Returned only here, once."},
+    },
+}
+
+WHOAMI = {
+    "type": "object",
+    "required": ["id", "name", "project", "permissions", "tags", "expires_at"],
+    "properties": {
+        "id": _STR,
+        "name": _STR,
+        "project": {"type": "string", "description": "The project's slug."},
+        "permissions": {"type": "array", "items": PERMISSION},
+        "tags": {"type": "array", "items": _STR},
+        "expires_at": _TIME,
+    },
+    "additionalProperties": False,
+}
+
+PROJECT = {
+    "type": "object",
+    "required": ["slug", "name", "description", "created_at"],
+    "properties": {"slug": _STR, "name": _STR, "description": _STR, "created_at": {"type": "string", "format": "date-time"}},
+    "additionalProperties": False,
+}
+
+KEY_PAGE = {
+    "type": "object",
+    "required": ["count", "page", "pages", "next", "previous", "results"],
+    "properties": {
+        "count": {"type": "integer"},
+        "page": {"type": "integer"},
+        "pages": {"type": "integer"},
+        "next": {"type": ["string", "null"]},
+        "previous": {"type": ["string", "null"]},
+        "results": {"type": "array", "items": {"$ref": "#/components/schemas/ApiKey"}},
+    },
+    "additionalProperties": False,
+}
+
+CREATE_REQUEST = {
+    "type": "object",
+    "required": ["name", "permissions"],
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 100},
+        "description": {"type": "string", "maxLength": 1000},
+        "tags": {"type": "array", "items": {"type": "string", "maxLength": 32}, "maxItems": 10},
+        "permissions": {"type": "array", "items": PERMISSION, "minItems": 1},
+        "expires_at": {"type": ["string", "null"], "format": "date-time"},
+    },
+    "additionalProperties": False,
+}
+
+
+def _json(schema_name: str, description: str) -> dict:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
+    }
+
+
+def _errors(*codes: int) -> dict:
+    text = {
+        400: "Invalid input.",
+        401: "Missing, malformed, unknown, expired or revoked key.",
+        403: "The key lacks a permission (named in `detail`).",
+        404: "No such project (a key sees only its own) or key.",
+        413: "Body too large.",
+        415: "Body is not JSON.",
+        429: "Too many failed authentications from this address; see Retry-After.",
+    }
+    return {str(code): _json("Error", text[code]) for code in codes}
+
+
+_SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
+_KEY_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_AUTH_ERRORS = (401, 429)
+
+
+def document(server_url: str) -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Project API keys",
+            "version": "1",
+            "description": (
+                "Authenticate with `Authorization: Bearer <key>`. A key sees only its own project."
+            ),
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}],
+        "paths": {
+            "/whoami": {
+                "get": {
+                    "operationId": "whoami",
+                    "summary": "The calling key: its project, permissions, tags and expiry.",
+                    "responses": {"200": _json("WhoAmI", "The calling key."), **_errors(*_AUTH_ERRORS)},
+                }
+            },
+            "/projects/{slug}": {
+                "get": {
+                    "operationId": "getProject",
+                    "summary": "The key's project (needs can_read_project_in_project).",
+                    "parameters": [_SLUG],
+                    "responses": {"200": _json("Project", "The project."), **_errors(*_AUTH_ERRORS, 403, 404)},
+                }
+            },
+            "/projects/{slug}/api-keys": {
+                "get": {
+                    "operationId": "listApiKeys",
+                    "summary": "The project's keys, 25 a page, newest first. Never a secret.",
+                    "parameters": [
+                        _SLUG,
+                        {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
+                    ],
+                    "responses": {"200": _json("ApiKeyPage", "A page of keys."), **_errors(400, *_AUTH_ERRORS, 403, 404)},
+                },
+                "post": {
+                    "operationId": "createApiKey",
+                    "summary": (
+                        "Create a key with a subset of the calling key's permissions, expiring "
+                        "no later than it. The secret is returned once, here."
+                    ),
+                    "parameters": [_SLUG],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateApiKey"}}},
+                    },
+                    "responses": {
+                        "201": _json("CreatedApiKey", "The new key with its secret."),
+                        **_errors(400, *_AUTH_ERRORS, 403, 404, 413, 415),
+                    },
+                },
+            },
+            "/projects/{slug}/api-keys/{id}/revoke": {
+                "post": {
+                    "operationId": "revokeApiKey",
+                    "summary": "Revoke a key for good (idempotent).",
+                    "parameters": [_SLUG, _KEY_ID],
+                    "responses": {"200": _json("ApiKey", "The revoked key."), **_errors(*_AUTH_ERRORS, 403, 404)},
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": ERROR,
+                "ApiKey": API_KEY,
+                "CreatedApiKey": CREATED_KEY,
+                "WhoAmI": WHOAMI,
+                "Project": PROJECT,
+                "ApiKeyPage": KEY_PAGE,
+                "CreateApiKey": CREATE_REQUEST,
+            },
+        },
+    }

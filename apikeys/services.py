@@ -1,0 +1,336 @@
+"""The one path for creating, revoking and authenticating API keys.
+
+Used by the console, the admin and the API alike, so the rules (what a creator
+may grant, the lifetime policy, the deprecation switch, the audit trail) live
+in one place.
+"""
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from apikeys import tokens
+from apikeys.models import ApiKey, AuditEvent, CreationTicket
+from projects import catalog
+from projects.backends import project_permissions
+from projects.models import Project
+
+MAX_TAGS = 10
+MAX_TAG_LENGTH = 32
+TAG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/=")
+
+
+class ApiKeyError(Exception):
+    """A request the rules refuse; `field` names the input at fault, if any."""
+
+    def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CreatedKey:
+    api_key: ApiKey
+    secret: str  # shown once, never stored
+
+
+# -- rules ------------------------------------------------------------------
+
+
+def creation_disabled_reason() -> str | None:
+    if settings.API_KEY_CREATION_DISABLED:
+        return (
+            "Creating new API keys is disabled: API keys are deprecated in favour of "
+            "Service Accounts. Existing API keys keep working."
+        )
+    return None
+
+
+def grantable_permissions(*, user: AbstractBaseUser | None = None, key: ApiKey | None = None, project: Project):
+    """The codenames the creator may put on a new key in `project`."""
+    if key is not None:
+        return frozenset(key.permissions) & catalog.CODENAMES
+    held = project_permissions(user, project) if user is not None else None
+    return frozenset(held or ()) & catalog.CODENAMES
+
+
+def clean_tags(tags) -> list[str]:
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
+        raise ApiKeyError("Tags must be a list of short labels.", field="tags")
+    cleaned: list[str] = []
+    for tag in (t.strip() for t in tags):
+        if not tag:
+            continue
+        if len(tag) > MAX_TAG_LENGTH or not set(tag) <= TAG_CHARACTERS:
+            raise ApiKeyError(
+                f"Tag “{tag[:40]}” is not valid: use up to {MAX_TAG_LENGTH} letters, digits or - _ . : / =.",
+                field="tags",
+            )
+        if tag not in cleaned:
+            cleaned.append(tag)
+    if len(cleaned) > MAX_TAGS:
+        raise ApiKeyError(f"Use at most {MAX_TAGS} tags.", field="tags")
+    return cleaned
+
+
+def latest_allowed_expiry(now: datetime, parent_key: ApiKey | None) -> datetime | None:
+    candidates = []
+    if settings.API_KEY_MAX_LIFETIME_DAYS:
+        candidates.append(now + timedelta(days=settings.API_KEY_MAX_LIFETIME_DAYS))
+    if parent_key is not None and parent_key.expires_at is not None:
+        candidates.append(parent_key.expires_at)
+    return min(candidates) if candidates else None
+
+
+def _check_expiry(expires_at: datetime | None, now: datetime, parent_key: ApiKey | None) -> None:
+    latest = latest_allowed_expiry(now, parent_key)
+    if expires_at is None:
+        if settings.API_KEY_REQUIRE_EXPIRY:
+            raise ApiKeyError("An expiration date is required.", field="expires_at")
+        if latest is not None:
+            raise ApiKeyError(
+                f"An expiration date is required; the latest allowed is {latest:%Y-%m-%d %H:%M} UTC.",
+                field="expires_at",
+            )
+        return
+    if timezone.is_naive(expires_at):
+        raise ApiKeyError("The expiration date needs a time zone.", field="expires_at")
+    if expires_at <= now:
+        raise ApiKeyError("The expiration date must be in the future.", field="expires_at")
+    if latest is not None and expires_at > latest:
+        reason = "the key creating it" if parent_key is not None and latest == parent_key.expires_at else "policy"
+        raise ApiKeyError(
+            f"The expiration date can be at most {latest:%Y-%m-%d %H:%M} UTC ({reason}).",
+            field="expires_at",
+        )
+
+
+# -- writes -----------------------------------------------------------------
+
+
+def api_key_create(
+    *,
+    project: Project,
+    name: str,
+    permissions,
+    description: str = "",
+    tags=(),
+    expires_at: datetime | None = None,
+    created_by: AbstractBaseUser | None = None,
+    created_by_key: ApiKey | None = None,
+    ip_address: str | None = None,
+    ticket: str | None = None,
+) -> CreatedKey:
+    """Create a key and return it with its secret (the only time it exists).
+
+    1. The deprecation switch and the creator's right to create keys.
+    2. Every requested permission must be one the creator holds in `project`
+       (a user through their role, a key through its own permissions).
+    3. The lifetime policy and, for key-created keys, the parent's expiry.
+    4. In one transaction: consume the form's one-time ticket (if any),
+       insert the key, record the audit event.
+    """
+    if (created_by is None) == (created_by_key is None):
+        raise ValueError("Exactly one of created_by and created_by_key must be given.")
+    if reason := creation_disabled_reason():
+        raise ApiKeyError(reason, code="creation_disabled")
+
+    now = timezone.now()
+    if created_by_key is not None and created_by_key.project_id != project.pk:
+        raise ApiKeyError("A key can only create keys in its own project.", code="forbidden")
+    grantable = grantable_permissions(user=created_by, key=created_by_key, project=project)
+    if catalog.CREATE_API_KEYS not in grantable:
+        raise ApiKeyError(
+            f"Creating API keys needs the permission {catalog.CREATE_API_KEYS}.", code="forbidden"
+        )
+
+    name = (name or "").strip()
+    if not name:
+        raise ApiKeyError("A name is required.", field="name")
+    if len(name) > 100:
+        raise ApiKeyError("The name can be at most 100 characters.", field="name")
+    description = (description or "").strip()
+    if len(description) > 1000:
+        raise ApiKeyError("The description can be at most 1000 characters.", field="description")
+    tags = clean_tags(tags)
+    if isinstance(permissions, str) or not all(isinstance(p, str) for p in permissions):
+        raise ApiKeyError("Permissions must be a list of codenames.", field="permissions")
+    requested = list(dict.fromkeys(permissions))
+    if not requested:
+        raise ApiKeyError("Choose at least one permission.", field="permissions")
+    if unknown := [p for p in requested if p not in catalog.CODENAMES]:
+        raise ApiKeyError(f"Unknown permission: {', '.join(sorted(unknown))[:300]}.", field="permissions")
+    if not_held := [p for p in requested if p not in grantable]:
+        raise ApiKeyError(
+            f"You cannot grant permissions you do not hold in this project: {', '.join(sorted(not_held))}.",
+            field="permissions",
+            code="forbidden",
+        )
+    _check_expiry(expires_at, now, created_by_key)
+    # Catalog order, so that equal sets always look the same.
+    ordered = [p.codename for p in catalog.CATALOG if p.codename in requested]
+
+    generated = tokens.generate()
+    pepper_version = tokens.current_pepper_version()
+    try:
+        with transaction.atomic():
+            if ticket is not None and not _consume_ticket(ticket, created_by, now):
+                raise ApiKeyError(
+                    "This form was already submitted, so no second key was created. "
+                    "The secret of a key is shown only once, right after creation.",
+                    code="already_submitted",
+                )
+            if ApiKey.objects.filter(project=project, name=name, revoked_at__isnull=True).exists():
+                raise ApiKeyError(
+                    "An active API key with this name already exists in this project.", field="name"
+                )
+            api_key = ApiKey.objects.create(
+                public_id=generated.public_id,
+                secret_hash=tokens.hash_key(generated.raw, pepper_version),
+                pepper_version=pepper_version,
+                last4=tokens.last_four(generated.raw),
+                project=project,
+                name=name,
+                description=description,
+                tags=tags,
+                permissions=ordered,
+                expires_at=expires_at,
+                created_at=now,
+                created_by=created_by,
+                created_by_key=created_by_key,
+            )
+            _audit(AuditEvent.Action.CREATED, api_key, created_by, created_by_key, ip_address, now)
+    except IntegrityError:
+        # Lost a race for the name with a parallel request.
+        raise ApiKeyError(
+            "An active API key with this name already exists in this project.", field="name"
+        ) from None
+    return CreatedKey(api_key=api_key, secret=generated.raw)
+
+
+def api_key_revoke(
+    *,
+    api_key: ApiKey,
+    revoked_by: AbstractBaseUser | None = None,
+    revoked_by_key: ApiKey | None = None,
+    ip_address: str | None = None,
+) -> bool:
+    """Revoke a key for good. Returns False if it was already revoked.
+
+    One conditional UPDATE, so two revocations racing each other record one
+    revocation and one audit event.
+    """
+    if (revoked_by is None) == (revoked_by_key is None):
+        raise ValueError("Exactly one of revoked_by and revoked_by_key must be given.")
+    now = timezone.now()
+    with transaction.atomic():
+        changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
+            revoked_at=now, revoked_by=revoked_by, revoked_by_key=revoked_by_key
+        )
+        if changed:
+            _audit(AuditEvent.Action.REVOKED, api_key, revoked_by, revoked_by_key, ip_address, now)
+    if changed:
+        api_key.revoked_at, api_key.revoked_by, api_key.revoked_by_key = now, revoked_by, revoked_by_key
+    else:
+        api_key.refresh_from_db(fields=["revoked_at", "revoked_by", "revoked_by_key"])
+    return bool(changed)
+
+
+def issue_ticket(*, user: AbstractBaseUser) -> str:
+    """A one-time token for one rendering of the create form."""
+    now = timezone.now()
+    # Unused tickets are worthless after a day; keep the table small.
+    CreationTicket.objects.filter(user=user, created_at__lt=now - timedelta(days=1)).delete()
+    token = secrets.token_urlsafe(32)
+    CreationTicket.objects.create(token=token, user=user, created_at=now)
+    return token
+
+
+def _consume_ticket(token: str, user, now: datetime) -> bool:
+    # A conditional UPDATE takes the row lock: of several parallel posts of
+    # one form, exactly one sees used_at still empty.
+    return bool(
+        CreationTicket.objects.filter(token=token, user=user, used_at__isnull=True).update(used_at=now)
+    )
+
+
+def _audit(action, api_key, user, key, ip_address, now) -> None:
+    if user is not None:
+        label = user.get_username()
+    else:
+        label = f"API key {key.name} ({key.public_id})"
+    AuditEvent.objects.create(
+        action=action,
+        at=now,
+        project_id=api_key.project_id,
+        api_key=api_key,
+        actor_user=user,
+        actor_key=key,
+        actor_label=label,
+        ip_address=ip_address,
+    )
+
+
+# -- authentication -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    api_key: ApiKey | None
+    error: str | None = None  # "invalid", "expired" or "revoked"
+
+    @property
+    def ok(self) -> bool:
+        return self.api_key is not None
+
+
+LAST_USED_INTERVAL = timedelta(minutes=1)
+
+
+def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult:
+    """Who a presented key is, or why it is refused.
+
+    1. Parse: shape and checksum. A malformed key costs no query.
+    2. One indexed query by public id, with the project joined.
+    3. Constant-time comparison of the keyed hash. Unknown id and wrong
+       secret give the same answer ("invalid"), so ids cannot be probed.
+    4. Only now, to a caller who proved the secret: revoked or expired.
+    5. Record last use, at most once a minute, with one conditional UPDATE.
+    """
+    try:
+        parsed = tokens.parse(raw)
+    except tokens.InvalidKey:
+        return AuthResult(None, "invalid")
+    api_key = ApiKey.objects.select_related("project").filter(public_id=parsed.public_id).first()
+    if api_key is None:
+        # Spend the same work as a real comparison.
+        tokens.matches(parsed.raw, tokens.current_pepper_version(), "0" * 64)
+        return AuthResult(None, "invalid")
+    if not tokens.matches(parsed.raw, api_key.pepper_version, api_key.secret_hash):
+        return AuthResult(None, "invalid")
+    now = now or timezone.now()
+    if api_key.revoked_at is not None:
+        return AuthResult(None, "revoked")
+    if api_key.expires_at is not None and api_key.expires_at <= now:
+        return AuthResult(None, "expired")
+    touch_last_used(api_key, now)
+    return AuthResult(api_key)
+
+
+def touch_last_used(api_key: ApiKey, now: datetime) -> None:
+    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_INTERVAL:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_INTERVAL)
+    ).update(last_used_at=now)
+    api_key.last_used_at = now

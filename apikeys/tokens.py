@@ -1,0 +1,130 @@
+"""The API key format, and nothing else.
+
+A key looks like ``cpk_<public id>_<secret><checksum>``:
+
+- ``cpk`` is the recognizable prefix (``settings.API_KEY_PREFIX``), so secret
+  scanners can find leaked keys with one regex (``scanner_regex()``);
+- the public id (12 base62 characters) is the lookup id stored in clear;
+- the secret is 32 random bytes (256 bits) in 43 base62 characters;
+- the checksum is the CRC32 of everything before it in 6 base62 characters,
+  so a mistyped or truncated key is rejected before any database query.
+
+The database stores only ``hash_key()``: HMAC-SHA256 of the whole key under a
+server-side pepper. The pepper is versioned so it can be rotated.
+"""
+
+import hashlib
+import hmac
+import re
+import secrets
+import zlib
+from dataclasses import dataclass
+
+from django.conf import settings
+
+ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+PUBLIC_ID_LENGTH = 12
+SECRET_BYTES = 32
+SECRET_LENGTH = 43  # 62**43 > 2**256
+CHECKSUM_LENGTH = 6  # 62**6 > 2**32
+MAX_KEY_LENGTH = 200  # anything longer is rejected before it is even looked at
+
+
+class InvalidKey(ValueError):
+    """The text is not a well-formed key of ours (wrong shape or checksum)."""
+
+
+@dataclass(frozen=True)
+class ParsedKey:
+    raw: str
+    public_id: str
+
+
+def _encode(number: int, length: int) -> str:
+    chars = []
+    for _ in range(length):
+        number, rest = divmod(number, 62)
+        chars.append(ALPHABET[rest])
+    if number:
+        raise ValueError("number does not fit")
+    return "".join(reversed(chars))
+
+
+def _checksum(body: str) -> str:
+    return _encode(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
+
+
+def prefix() -> str:
+    return settings.API_KEY_PREFIX
+
+
+def new_public_id() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
+
+
+def generate(public_id: str | None = None) -> ParsedKey:
+    """A fresh key with 256 bits of secret randomness."""
+    public_id = public_id or new_public_id()
+    secret = _encode(int.from_bytes(secrets.token_bytes(SECRET_BYTES), "big"), SECRET_LENGTH)
+    body = f"{prefix()}_{public_id}_{secret}"
+    return ParsedKey(raw=body + _checksum(body), public_id=public_id)
+
+
+def _pattern(key_prefix: str) -> str:
+    return (
+        rf"{re.escape(key_prefix)}_[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}}"
+        rf"_[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
+    )
+
+
+def scanner_regex(key_prefix: str | None = None) -> str:
+    """The regex secret scanners use to find leaked keys (published in the README)."""
+    return rf"\b{_pattern(key_prefix or prefix())}\b"
+
+
+def parse(raw) -> ParsedKey:
+    """Check the shape and the checksum; no database involved.
+
+    Raises InvalidKey for anything that is not a well-formed key.
+    """
+    if not isinstance(raw, str) or len(raw) > MAX_KEY_LENGTH:
+        raise InvalidKey("not a key")
+    key_prefix = prefix()
+    if not re.fullmatch(_pattern(key_prefix), raw, flags=re.ASCII):
+        raise InvalidKey("not a key")
+    body, checksum = raw[:-CHECKSUM_LENGTH], raw[-CHECKSUM_LENGTH:]
+    if not hmac.compare_digest(_checksum(body), checksum):
+        raise InvalidKey("bad checksum")
+    public_id = raw[len(key_prefix) + 1 : len(key_prefix) + 1 + PUBLIC_ID_LENGTH]
+    return ParsedKey(raw=raw, public_id=public_id)
+
+
+def current_pepper_version() -> str:
+    return next(iter(settings.API_KEY_PEPPERS))
+
+
+def hash_key(raw: str, pepper_version: str) -> str:
+    """HMAC-SHA256 of the whole key under the given pepper, hex encoded.
+
+    Raises KeyError if that pepper version is no longer configured.
+    """
+    pepper = settings.API_KEY_PEPPERS[pepper_version]
+    return hmac.new(pepper.encode(), raw.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def matches(raw: str, pepper_version: str, stored_hash: str) -> bool:
+    """Constant-time comparison of a presented key with a stored hash."""
+    try:
+        candidate = hash_key(raw, pepper_version)
+    except KeyError:
+        return False
+    return hmac.compare_digest(candidate, stored_hash)
+
+
+def last_four(raw: str) -> str:
+    return raw[-4:]
+
+
+def mask(last4: str, key_prefix: str | None = None) -> str:
+    """How a key is displayed after creation: prefix…last 4."""
+    return f"{key_prefix or prefix()}_…{last4}"

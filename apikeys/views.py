@@ -1,0 +1,167 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods
+from django_htmx.http import trigger_client_event
+
+from apikeys import services
+from apikeys.http import client_ip, no_store
+from apikeys.forms import ApiKeyCreateForm, KeyFilterForm
+from apikeys.models import ApiKey
+from projects import catalog
+from projects.access import get_project_or_404, missing_permission_message
+from projects.models import Project
+from projects.views import project_tabs
+
+CREATE = f"projects.{catalog.CREATE_API_KEYS}"
+READ = f"projects.{catalog.READ_API_KEYS}"
+
+
+def _load_project_for_listing(request: HttpRequest, slug: str) -> tuple[Project, bool]:
+    """The project and whether the user may manage keys (else read-only)."""
+    project = get_project_or_404(request, slug)
+    can_manage = request.user.has_perm(CREATE, project)
+    if not can_manage and not request.user.has_perm(READ, project):
+        raise PermissionDenied(missing_permission_message(catalog.CREATE_API_KEYS))
+    return project, can_manage
+
+
+@require_GET
+def key_list(request: HttpRequest, slug: str):
+    project, can_manage = _load_project_for_listing(request, slug)
+    filters = KeyFilterForm(request.GET)
+    keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key", "revoked_by")
+    status = q = ""
+    if filters.is_valid():
+        status, q = filters.cleaned_data["status"], filters.cleaned_data["q"]
+        keys = keys.with_status(status).search(q)
+    page = Paginator(keys, per_page=25).get_page(request.GET.get("page"))
+    context = project_tabs(request, project, "api_keys")
+    context.update(
+        page=page,
+        filters=filters,
+        filtering=bool(status or q),
+        query_string=_query_string(status, q),
+        can_manage=can_manage,
+        creation_disabled_reason=services.creation_disabled_reason(),
+        deprecated=_deprecated(),
+    )
+    if request.htmx and request.htmx.target == "key-list":
+        return render(request, "apikeys/_key_list.html", context)
+    return render(request, "apikeys/key_list.html", context)
+
+
+def _query_string(status: str, q: str) -> str:
+    return urlencode({k: v for k, v in (("status", status), ("q", q)) if v})
+
+
+def _deprecated() -> bool:
+    return settings.API_KEYS_DEPRECATED or settings.API_KEY_CREATION_DISABLED
+
+
+@require_http_methods(["GET", "POST"])
+def key_create(request: HttpRequest, slug: str):
+    """The create form, and on success the view-once secret page.
+
+    1. GET renders the form with a fresh one-time ticket.
+    2. POST validates; the service checks the rules again, consumes the ticket
+       and inserts the key in one transaction.
+    3. The secret is rendered straight into this POST's response (never
+       stored, never redirected through the session) with no-store headers.
+       A resubmission finds the ticket used and creates nothing.
+    """
+    project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
+    context = project_tabs(request, project, "api_keys")
+    if reason := services.creation_disabled_reason():
+        context["creation_disabled_reason"] = reason
+        return no_store(render(request, "apikeys/key_create.html", context, status=403))
+
+    grantable = services.grantable_permissions(user=request.user, project=project)
+    if request.method == "POST":
+        form = ApiKeyCreateForm(request.POST, grantable=grantable)
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                created = services.api_key_create(
+                    project=project,
+                    name=data["name"],
+                    description=data["description"],
+                    tags=data["tags"],
+                    permissions=data["permissions"],
+                    expires_at=data["expires_at"],
+                    created_by=request.user,
+                    ip_address=client_ip(request),
+                    ticket=data["ticket"],
+                )
+            except services.ApiKeyError as error:
+                if error.code == "already_submitted":
+                    messages.warning(request, error.message)
+                    return redirect("apikeys:list", slug=project.slug)
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            else:
+                return _secret_page(request, project, created)
+    else:
+        form = ApiKeyCreateForm(initial=_prefill(request, project, grantable), grantable=grantable)
+        form.initial["ticket"] = services.issue_ticket(user=request.user)
+
+    context.update(
+        form=form,
+        manage_warning_codename=catalog.CREATE_API_KEYS,
+        ungrantable=[p for p in catalog.CATALOG if p.codename not in grantable],
+        prefilled_from=form.initial.get("_from"),
+    )
+    return no_store(render(request, "apikeys/key_create.html", context))
+
+
+def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) -> dict:
+    """Initial values from ?from=<public id>: "create a new key with these permissions"."""
+    source_id = request.GET.get("from", "")
+    if not source_id:
+        return {}
+    source = ApiKey.objects.filter(project=project, public_id=source_id[:32]).first()
+    if source is None:
+        return {}
+    return {
+        "permissions": [code for code in source.permissions if code in grantable],
+        "description": source.description,
+        "tags": ", ".join(source.tags),
+        "_from": source,
+    }
+
+
+def _secret_page(request: HttpRequest, project: Project, created: services.CreatedKey) -> HttpResponse:
+    context = project_tabs(request, project, "api_keys")
+    context.update(
+        api_key=created.api_key,
+        secret=created.secret,
+        whoami_url=request.build_absolute_uri(reverse("api:whoami")),
+    )
+    return no_store(render(request, "apikeys/key_secret.html", context, status=201))
+
+
+@require_http_methods(["GET", "POST"])
+def key_revoke(request: HttpRequest, slug: str, public_id: str):
+    """Confirmation (a <dialog> for htmx, a full page otherwise); POST revokes."""
+    project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
+    api_key = get_object_or_404(ApiKey.objects.select_related("created_by"), project=project, public_id=public_id)
+    context = project_tabs(request, project, "api_keys")
+    context.update(api_key=api_key, can_manage=True)
+
+    if request.method == "GET":
+        template = "apikeys/_revoke_dialog.html" if request.htmx else "apikeys/key_revoke.html"
+        return render(request, template, context)
+
+    revoked = services.api_key_revoke(api_key=api_key, revoked_by=request.user, ip_address=client_ip(request))
+    text = f"API key “{api_key.name}” was revoked." if revoked else f"API key “{api_key.name}” was already revoked."
+    if request.htmx:
+        context["announcement"] = text
+        response = render(request, "apikeys/_key_row.html", context)
+        return trigger_client_event(response, "apikeys:revoked", {"public_id": api_key.public_id})
+    messages.success(request, text)
+    return redirect("apikeys:list", slug=project.slug)

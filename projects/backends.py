@@ -1,0 +1,61 @@
+"""The only place that decides project permissions.
+
+Views and templates ask Django: `user.has_perm("projects.<codename>", project)`.
+Django's ModelBackend answers nothing about objects; this backend answers
+from the user's role in the object's project.
+"""
+
+from projects.models import Membership, Project
+
+_CACHE_ATTR = "_project_permission_cache"
+
+
+def project_of(obj) -> Project | None:
+    """The project an object belongs to: the project itself or `obj.project`."""
+    if isinstance(obj, Project):
+        return obj
+    project = getattr(obj, "project", None)
+    return project if isinstance(project, Project) else None
+
+
+def project_permissions(user, project: Project) -> frozenset[str] | None:
+    """The codenames `user` holds in `project`, or None if not a member.
+
+    Answered with one query per (user object, project) and remembered on the
+    user object, which lives for one request, so repeated checks are free.
+    Superusers count as members holding every permission; inactive users as
+    nobody.
+    """
+    if not user.is_active or user.is_anonymous:
+        return None
+    if user.is_superuser:
+        from projects.catalog import CODENAMES
+
+        return CODENAMES
+    cache = user.__dict__.setdefault(_CACHE_ATTR, {})
+    if project.pk not in cache:
+        rows = list(
+            Membership.objects.filter(user=user, project_id=project.pk).values_list(
+                "role__permissions__codename", flat=True
+            )
+        )
+        # No row: no membership. A role without permissions gives one NULL row.
+        cache[project.pk] = frozenset(code for code in rows if code) if rows else None
+    return cache[project.pk]
+
+
+class ProjectPermissionBackend:
+    def authenticate(self, request, **credentials):
+        return None
+
+    def has_perm(self, user_obj, perm: str, obj=None) -> bool:
+        if obj is None:
+            return False
+        app_label, _, codename = perm.partition(".")
+        if app_label != "projects":
+            return False
+        project = project_of(obj)
+        if project is None:
+            return False
+        held = project_permissions(user_obj, project)
+        return held is not None and codename in held

@@ -1,0 +1,118 @@
+// Progressive enhancement for the console. Everything here also works
+// without JavaScript: links and forms are real links and forms.
+(function () {
+  "use strict";
+
+  // -- The revoke confirmation <dialog>, loaded by htmx into #dialog-slot --
+  let lastOpener = null;
+
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const source = event.detail.elt;
+    if (source && source.getAttribute("hx-target") === "#dialog-slot") {
+      lastOpener = source;
+    }
+  });
+
+  function closeDialog(dialog) {
+    if (dialog.open) dialog.close();
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    const dialog = event.detail.target.querySelector && event.detail.target.querySelector("dialog");
+    if (!dialog || dialog.open) return;
+    dialog.addEventListener("close", function () {
+      dialog.remove();
+      // Back to where the user was: the link that opened it, if still there.
+      const opener = lastOpener && document.contains(lastOpener) ? lastOpener : null;
+      if (opener) {
+        opener.focus();
+      } else if (dialog.dataset.opener) {
+        const row = document.getElementById(dialog.dataset.opener);
+        if (row) {
+          const heading = row.querySelector(".key-name");
+          if (heading) {
+            heading.setAttribute("tabindex", "-1");
+            heading.focus();
+          }
+        }
+      }
+      lastOpener = null;
+    });
+    dialog.showModal();
+  });
+
+  document.addEventListener("click", function (event) {
+    const closer = event.target.closest("[data-close-dialog]");
+    if (closer) {
+      const dialog = closer.closest("dialog");
+      if (dialog) closeDialog(dialog);
+    }
+  });
+
+  // After a revoke, the row is swapped in place; close the dialog.
+  document.addEventListener("apikeys:revoked", function () {
+    const dialog = document.getElementById("revoke-dialog");
+    if (dialog) {
+      lastOpener = null;
+      closeDialog(dialog);
+    }
+  });
+
+  // -- Copy buttons on the view-once page --
+  document.addEventListener("click", function (event) {
+    const button = event.target.closest("[data-copy-target]");
+    if (!button) return;
+    const field = document.getElementById(button.dataset.copyTarget);
+    const status = document.getElementById("copy-status");
+    const done = function () {
+      const original = button.textContent;
+      button.textContent = button.dataset.copiedText || "Copied";
+      if (status) status.textContent = button.dataset.copiedText || "Copied";
+      setTimeout(function () { button.textContent = original; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(done, function () {
+        field.select();
+        document.execCommand("copy");
+        done();
+      });
+    } else {
+      field.select();
+      document.execCommand("copy");
+      done();
+    }
+  });
+
+  // -- Per-group "select all" and the creation-permission warning --
+  function syncGroup(fieldset) {
+    const all = fieldset.querySelector("[data-select-all]");
+    const boxes = fieldset.querySelectorAll('input[name="permissions"]');
+    const checked = Array.prototype.filter.call(boxes, function (b) { return b.checked; }).length;
+    all.checked = checked === boxes.length && boxes.length > 0;
+    all.indeterminate = checked > 0 && checked < boxes.length;
+  }
+
+  function syncWarning() {
+    const manage = document.querySelector("[data-manage-permission]");
+    const warning = document.getElementById("manage-warning");
+    if (warning) warning.hidden = !(manage && manage.checked);
+  }
+
+  document.addEventListener("change", function (event) {
+    const target = event.target;
+    const fieldset = target.closest && target.closest("[data-group]");
+    if (!fieldset) return;
+    if (target.matches("[data-select-all]")) {
+      fieldset.querySelectorAll('input[name="permissions"]').forEach(function (box) {
+        box.checked = target.checked;
+      });
+    }
+    syncGroup(fieldset);
+    syncWarning();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-group]").forEach(syncGroup);
+    syncWarning();
+  });
+})();
