@@ -5,9 +5,14 @@ from tests.factories import MembershipFactory, ProjectFactory, UserFactory, role
 
 
 @pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # Argon2 is what deployments use (see test_settings); tests need speed.
+def test_settings(settings):
+    # Argon2 is what deployments use (see test_settings.py); tests need speed.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The hashed-manifest storage needs `collectstatic`; tests serve plain files.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture(autouse=True)
