@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve install migrate clean check
+.PHONY: run test serve install clean check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ test: export API_KEY_PEPPERS ?= t2:test-only-pepper-version-two,t1:test-only-pep
 test: export DJANGO_SECURE ?= 0
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Production: gunicorn (WEB_CONCURRENCY workers on PORT), DEBUG off, static
+# files collected and served compressed and hashed by whitenoise. Needs
+# DJANGO_SECRET_KEY, API_KEY_PEPPERS and DJANGO_ALLOWED_HOSTS in the environment.
+serve: $(STAMP)
+	$(BIN)/python manage.py collectstatic --noinput -v0
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py check --deploy --fail-level WARNING
+	exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
 
 check: $(STAMP)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py check

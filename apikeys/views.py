@@ -151,7 +151,7 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
     api_key = get_object_or_404(ApiKey.objects.select_related("created_by"), project=project, public_id=public_id)
     context = project_tabs(request, project, "api_keys")
-    context.update(api_key=api_key, can_manage=True)
+    context.update(api_key=api_key, can_manage=True, creation_disabled_reason=services.creation_disabled_reason())
 
     if request.method == "GET":
         template = "apikeys/_revoke_dialog.html" if request.htmx else "apikeys/key_revoke.html"

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -21,5 +22,5 @@ urlpatterns = [
     path("projects/<slug:slug>/api-keys/", include("apikeys.urls")),
     # Programmatic API
     path("api/v1/", include("apikeys.api_urls")),
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
 ]
