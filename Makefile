@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve install clean check
+.PHONY: run test serve bench install clean check
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ serve: $(STAMP)
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 	exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
+
+# Benchmarks (needs wrk); writes docs/benchmarks.md.
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
 
 check: $(STAMP)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py check

@@ -112,6 +112,8 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    // "Select all" needs JavaScript, so it is only shown with it.
+    document.querySelectorAll(".select-all[hidden]").forEach(function (label) { label.hidden = false; });
     document.querySelectorAll("[data-group]").forEach(syncGroup);
     syncWarning();
   });
