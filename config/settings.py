@@ -120,6 +120,8 @@ if REDIS_URL:
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "apikeys"),
             "TIMEOUT": 300,
+            # A Redis that hangs must not hang requests: fail fast.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
 else:
