@@ -5,7 +5,7 @@ from django.template.response import TemplateResponse
 
 from apikeys import services
 from apikeys.models import ApiKey, AuditEvent, Status
-from apikeys.http import client_ip, no_store
+from config.http import client_ip, no_store
 from projects import catalog
 from projects.models import Project
 

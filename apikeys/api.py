@@ -7,12 +7,10 @@ attack on ambient (cookie) credentials, and there are none here.
 """
 
 import json
-import logging
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.cache import cache
 from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
@@ -22,10 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from apikeys import services
 from apikeys.models import ApiKey
 from apikeys.openapi import document
-from apikeys.http import client_ip
+from config import ratelimit
+from config.http import client_ip
 from projects import catalog
-
-logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 CREATE_FIELDS = frozenset({"name", "description", "tags", "permissions", "expires_at"})
@@ -63,22 +60,10 @@ def _failure_cache_key(ip: str | None) -> str:
 def _record_failure(ip: str | None) -> int:
     """Count a failed authentication in the client's current window.
 
-    If the cache is down the limiter fails open (returns 0): the request is
-    still refused with 401, and valid keys never depended on the cache. An
-    outage of Redis must not become an outage of every API client.
+    If the cache is down the limiter fails open (0): the request is still
+    refused with 401, and valid keys never depend on the cache.
     """
-    key = _failure_cache_key(ip)
-    window = settings.API_AUTH_FAILURE_WINDOW_SECONDS
-    try:
-        cache.add(key, 0, timeout=window)
-        try:
-            return cache.incr(key)
-        except ValueError:  # expired between add() and incr()
-            cache.add(key, 1, timeout=window)
-            return 1
-    except Exception:  # noqa: BLE001 - any cache failure: fail open, loudly
-        logger.exception("Rate limiter unavailable; failed authentications are not being counted.")
-        return 0
+    return ratelimit.record(_failure_cache_key(ip), settings.API_AUTH_FAILURE_WINDOW_SECONDS)
 
 
 def _too_many_failures() -> ApiError:

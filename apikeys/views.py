@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
 from apikeys import services
-from apikeys.http import client_ip, no_store
+from config.http import client_ip, no_store
 from apikeys.forms import ApiKeyCreateForm, KeyFilterForm
 from apikeys.models import ApiKey
 from projects import catalog

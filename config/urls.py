@@ -10,11 +10,7 @@ urlpatterns = [
     # Health check for load balancers: no session, no log-in.
     path("healthz", project_views.healthz, name="healthz"),
     # Log-in and log-out
-    path(
-        "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("accounts/login/", project_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     # Console
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False)),

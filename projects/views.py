@@ -1,3 +1,7 @@
+import hashlib
+
+from django.conf import settings
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
@@ -5,6 +9,8 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from config import ratelimit
+from config.http import client_ip
 from projects import catalog
 from projects.access import get_project_or_404
 from projects.models import Project
@@ -55,3 +61,44 @@ def healthz(request: HttpRequest):
     except Exception:  # noqa: BLE001 - any database failure means "not ready"
         return JsonResponse({"status": "error", "detail": "database unavailable"}, status=503)
     return JsonResponse({"status": "ok"})
+
+
+class LoginView(auth_views.LoginView):
+    """Django's log-in, limited per username and per client address.
+
+    Past either limit the password is not even checked, so guessing stops
+    being useful; the limit applies to failures only and a success clears the
+    username's count. If the cache is down the limit fails open (logged).
+    """
+
+    redirect_authenticated_user = True
+
+    def _counters(self) -> list[tuple[str, int]]:
+        username = (self.request.POST.get("username") or "").strip().lower()
+        digest = hashlib.sha256(username.encode()).hexdigest()
+        return [
+            (f"login-failures:user:{digest}", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME),
+            (f"login-failures:ip:{client_ip(self.request) or 'unknown'}", settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS),
+        ]
+
+    def post(self, request, *args, **kwargs):
+        counters = self._counters()
+        counts = ratelimit.current(*(key for key, _ in counters))
+        if any(counts.get(key, 0) >= limit for key, limit in counters):
+            # An unbound form: validating it would check the password.
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
+            minutes = max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
+            context = self.get_context_data(
+                form=form, throttled=f"Too many failed log-in attempts. Try again in {minutes} minutes."
+            )
+            return self.render_to_response(context, status=429)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form):
+        for key, _ in self._counters():
+            ratelimit.record(key, settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        return super().form_invalid(form)
+
+    def form_valid(self, form):
+        ratelimit.reset(self._counters()[0][0])
+        return super().form_valid(form)
