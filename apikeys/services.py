@@ -227,8 +227,11 @@ def api_key_revoke(
 ) -> bool:
     """Revoke a key for good. Returns False if it was already revoked.
 
-    One conditional UPDATE, so two revocations racing each other record one
-    revocation and one audit event.
+    1. One conditional UPDATE, so two revocations racing each other record
+       one revocation and one audit event.
+    2. Keys that this key created over the API cannot outlive it (SPEC §5):
+       they are revoked in the same transaction, every generation, each with
+       its own audit event. A leaked key's offspring die with it.
     """
     if (revoked_by is None) == (revoked_by_key is None):
         raise ValueError("Exactly one of revoked_by and revoked_by_key must be given.")
@@ -239,6 +242,15 @@ def api_key_revoke(
         )
         if changed:
             _audit(AuditEvent.Action.REVOKED, api_key, revoked_by, revoked_by_key, ip_address, now)
+            parents = [api_key.pk]
+            while parents:
+                children = list(ApiKey.objects.filter(created_by_key_id__in=parents, revoked_at__isnull=True))
+                ApiKey.objects.filter(pk__in=[c.pk for c in children], revoked_at__isnull=True).update(
+                    revoked_at=now, revoked_by=revoked_by, revoked_by_key=revoked_by_key
+                )
+                for child in children:
+                    _audit(AuditEvent.Action.REVOKED, child, revoked_by, revoked_by_key, ip_address, now)
+                parents = [c.pk for c in children]
     if changed:
         api_key.revoked_at, api_key.revoked_by, api_key.revoked_by_key = now, revoked_by, revoked_by_key
     else:
