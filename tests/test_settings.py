@@ -1,0 +1,211 @@
+"""The real settings, loaded in a fresh process from a controlled environment.
+
+The test process itself runs with the Makefile's variables and conftest's
+overrides, so everything here runs `manage.py` or a small script in a
+subprocess.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "x7Rk2pQ9vLm4Zt8Wc1Hy6Nb3Jd5Fg0Se-a9Kq2Vr7Tu4Xw8Yz1Bn6Mc3Pd5Lh0Gj"
+PEPPERS = "v1:a-pepper-of-sufficient-length-for-tests"
+
+# Variables the settings read; each test starts from none of them.
+SETTINGS_VARIABLES = (
+    "DJANGO_SECRET_KEY",
+    "DJANGO_DEBUG",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_SECURE",
+    "DJANGO_SECURE_SSL_REDIRECT",
+    "DJANGO_HSTS_SECONDS",
+    "DJANGO_HSTS_PRELOAD",
+    "DJANGO_PLAIN_STATIC",
+    "DJANGO_CSRF_TRUSTED_ORIGINS",
+    "DJANGO_BEHIND_TLS_PROXY",
+    "DJANGO_SETTINGS_MODULE",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "CACHE_KEY_PREFIX",
+    "API_KEY_PEPPERS",
+    "API_KEY_PREFIX",
+)
+
+
+def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
+    environ.update(env)
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
+    )
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    return run(["manage.py", *args], **env)
+
+
+def real_settings(names: list[str], **env: str) -> dict:
+    """The named settings as the real settings module computes them."""
+    script = (
+        "import json, django\n"
+        "from django.conf import settings\n"
+        "django.setup()\n"
+        f"print(json.dumps({{n: getattr(settings, n) for n in {names!r}}}, default=str))\n"
+    )
+    result = run(["-c", script], DJANGO_SETTINGS_MODULE="config.settings", **env)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def output_lines(result: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+
+
+# -- refusing to start without secrets -------------------------------------------
+
+
+@pytest.mark.parametrize("debug", [None, "0", "false", ""])
+def test_missing_secret_key_stops_with_one_line(debug):
+    env = {"API_KEY_PEPPERS": PEPPERS}
+    if debug is not None:
+        env["DJANGO_DEBUG"] = debug
+
+    result = manage("check", **env)
+
+    assert result.returncode != 0
+    lines = output_lines(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(lines) == 1
+    assert "DJANGO_SECRET_KEY" in lines[0]
+
+
+@pytest.mark.parametrize("debug", [None, "0"])
+def test_missing_peppers_stop_with_one_line(debug):
+    env = {"DJANGO_SECRET_KEY": SECRET}
+    if debug is not None:
+        env["DJANGO_DEBUG"] = debug
+
+    result = manage("check", **env)
+
+    assert result.returncode != 0
+    lines = output_lines(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(lines) == 1
+    assert "API_KEY_PEPPERS" in lines[0]
+
+
+@pytest.mark.parametrize("peppers", ["v1:too-short", "no-version-separator-but-long-enough", ":missing-version-name-here"])
+def test_malformed_peppers_stop_with_one_line(peppers):
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=peppers)
+
+    assert result.returncode != 0
+    lines = output_lines(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(lines) == 1
+    assert "API_KEY_PEPPERS" in lines[0]
+
+
+def test_debug_mode_starts_without_secrets():
+    result = manage("check", DJANGO_DEBUG="1")
+
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_production_mode_starts_with_secrets():
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_production_configuration_passes_the_deploy_checks():
+    result = manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+        DJANGO_ALLOWED_HOSTS="console.example.com",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_debug_is_off_unless_asked_for():
+    assert real_settings(["DEBUG"], DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS) == {"DEBUG": False}
+
+
+# -- what the real settings hold -------------------------------------------------
+
+
+def test_passwords_are_hashed_with_argon2():
+    values = real_settings(["PASSWORD_HASHERS"], DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS)
+
+    assert values["PASSWORD_HASHERS"][0] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+def test_new_password_hashes_are_argon2():
+    script = (
+        "import django\n"
+        "django.setup()\n"
+        "from django.contrib.auth.hashers import make_password\n"
+        "print(make_password('correct horse battery staple'))\n"
+    )
+    result = run(
+        ["-c", script], DJANGO_SETTINGS_MODULE="config.settings", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().startswith("argon2$argon2id$")
+
+
+def test_redis_url_selects_the_shared_redis_cache():
+    values = real_settings(
+        ["CACHES"], DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, REDIS_URL="redis://cache.internal:6379/2"
+    )
+
+    default = values["CACHES"]["default"]
+    assert default["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert default["LOCATION"] == "redis://cache.internal:6379/2"
+
+
+def test_without_redis_url_the_cache_is_local():
+    values = real_settings(["CACHES"], DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS)
+
+    assert values["CACHES"]["default"]["BACKEND"] == "django.core.cache.backends.locmem.LocMemCache"
+
+
+def test_database_url_selects_postgresql():
+    values = real_settings(
+        ["DATABASES"],
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+        DATABASE_URL="postgresql://app:pw@db.internal:5432/console",
+    )
+
+    database = values["DATABASES"]["default"]
+    assert database["ENGINE"] == "django.db.backends.postgresql"
+    assert (database["HOST"], database["NAME"]) == ("db.internal", "console")
+
+
+def test_without_database_url_the_database_is_sqlite():
+    values = real_settings(["DATABASES"], DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS)
+
+    assert values["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+
+
+def test_production_cookies_are_secure_by_default():
+    values = real_settings(
+        ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_HTTPONLY"],
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+    )
+
+    assert all(values.values()), values
