@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.template.response import TemplateResponse
 
 from apikeys import services
@@ -133,10 +134,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/apikeys/apikey/revoke_confirmation.html", context)
-        revoked = sum(
-            services.api_key_revoke(api_key=key, revoked_by=request.user, ip_address=client_ip(request))
-            for key in keys
-        )
+        with transaction.atomic():  # all selected keys, or none
+            revoked = sum(
+                services.api_key_revoke(api_key=key, revoked_by=request.user, ip_address=client_ip(request))
+                for key in keys
+            )
         self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
         return None
 
