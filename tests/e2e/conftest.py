@@ -1,0 +1,96 @@
+"""Fixtures for the end-to-end browser tests (Playwright + Debian's chromium).
+
+The browser is Debian's /usr/bin/chromium, never one downloaded by
+`playwright install`. Without it the tests skip, except in CI (CI=true),
+where a missing browser is a failure: CI must not go green by skipping.
+"""
+
+import os
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Playwright's waits are short: everything here is local and should be fast.
+TIMEOUT_MS = 5_000
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def _unavailable(reason: str):
+    if _in_ci():
+        pytest.fail(f"{reason} (CI is set, so the end-to-end tests must run)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        _unavailable(f"{CHROMIUM} not found: install Debian's chromium package to run the e2e tests")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:  # pragma: no cover - playwright is a dev dependency
+        _unavailable(f"Playwright for Python is not installed: {error}")
+    # Playwright's sync API keeps an asyncio event loop in the main thread, and
+    # Django's ORM refuses to run there while a loop is running. The tests use
+    # the ORM synchronously, one thing at a time, which is safe.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield browser
+            finally:
+                browser.close()
+    finally:
+        if previous is None:
+            del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+@pytest.fixture
+def demo(transactional_db):
+    """The demo data of SPEC §6 (alice, bob, carol, mallory, admin; demo, sandbox)."""
+    call_command("seed_demo", force=True, stdout=StringIO())
+
+
+def _new_context(browser, live_server, **options):
+    context = browser.new_context(base_url=live_server.url, **options)
+    context.set_default_timeout(TIMEOUT_MS)
+    context.set_default_navigation_timeout(TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture
+def context(browser, live_server, demo):
+    """A fresh browser context per test, allowed to use the clipboard."""
+    context = _new_context(browser, live_server)
+    context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context):
+    return context.new_page()
+
+
+@pytest.fixture
+def nojs_page(browser, live_server, demo):
+    """A page in a context with JavaScript switched off."""
+    context = _new_context(browser, live_server, java_script_enabled=False)
+    yield context.new_page()
+    context.close()
