@@ -1,4 +1,5 @@
 from datetime import timedelta
+from unittest import mock
 
 import factory
 from django.contrib.auth import get_user_model
@@ -83,3 +84,15 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
         created = services.api_key_create(project=project, created_by=created_by, **kwargs)
         created.api_key.secret = created.secret
         return created.api_key
+
+
+def expired_api_key(*, expired_for: timedelta = timedelta(days=1), **kwargs) -> ApiKey:
+    """A key whose expiry passed `expired_for` ago.
+
+    The service refuses expiry dates in the past and the model refuses later
+    changes, so the key is created through the service as of a moment before.
+    """
+    now = timezone.now()
+    kwargs["expires_at"] = now - expired_for
+    with mock.patch("django.utils.timezone.now", return_value=now - expired_for - timedelta(days=30)):
+        return ApiKeyFactory(**kwargs)

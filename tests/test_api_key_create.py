@@ -1,0 +1,479 @@
+"""The create form and the view-once secret page (SPEC §3, §4)."""
+
+import logging
+import pickle
+from datetime import date, datetime, time, timedelta
+
+import pytest
+from django.apps import apps
+from django.contrib.messages import get_messages
+from django.contrib.sessions.models import Session
+from django.core.cache import caches
+from django.db import connection
+from django.urls import reverse
+from django.utils import timezone
+
+from apikeys import services, tokens
+from apikeys.models import ApiKey, AuditEvent, CreationTicket
+from projects import catalog
+from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory
+from tests.htmltree import parse
+
+pytestmark = pytest.mark.django_db
+
+DELETE_PROJECT = "can_delete_project_in_project"
+
+
+def create_url(project) -> str:
+    return reverse("apikeys:create", args=[project.slug])
+
+
+def list_url(project) -> str:
+    return reverse("apikeys:list", args=[project.slug])
+
+
+def open_form(client, project) -> dict:
+    """GET the form and return what a browser would post back (with its ticket)."""
+    response = client.get(create_url(project))
+    assert response.status_code == 200
+    ticket = parse(response).find("input", name="ticket").attrs["value"]
+    assert ticket
+    return {"name": "deploy", "description": "", "tags": "", "expiration": "30", "ticket": ticket,
+            "permissions": [catalog.READ_PROJECT]}
+
+
+def offered(response) -> list[str]:
+    return [box.attrs["value"] for box in parse(response).find_all("input", name="permissions")]
+
+
+def secret_of(response) -> str:
+    element = parse(response).by_id("api-key-secret")
+    assert element is not None, "no element with id=api-key-secret"
+    return element.attrs.get("value") or element.text()
+
+
+# -- the form ----------------------------------------------------------------------
+
+
+def test_member_is_offered_only_what_their_role_holds(client, project, member_user):
+    client.force_login(member_user)
+
+    response = client.get(create_url(project))
+
+    assert set(offered(response)) == set(catalog.DEFAULT_ROLES[catalog.MEMBER])
+    assert DELETE_PROJECT not in offered(response)
+
+
+def test_administrator_is_offered_the_whole_catalog_in_catalog_order(client, project, admin_user):
+    client.force_login(admin_user)
+
+    assert offered(client.get(create_url(project))) == [p.codename for p in catalog.CATALOG]
+
+
+def test_checkbox_value_is_the_codename(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    for box in page.find_all("input", name="permissions"):
+        assert box.attrs["type"] == "checkbox"
+        assert box.attrs["value"] in catalog.CODENAMES
+        label = box.parent
+        assert label.tag == "label"
+        assert catalog.label(box.attrs["value"]) in label.text()
+
+
+def test_forged_permission_gets_a_form_error_and_no_key(client, project, member_user):
+    client.force_login(member_user)
+    data = open_form(client, project)
+    data["permissions"] = [catalog.READ_PROJECT, DELETE_PROJECT]
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors["permissions"]
+    assert any(DELETE_PROJECT in error for error in errors)
+    assert DELETE_PROJECT in parse(response).find("fieldset", id="permissions").text()
+    assert not ApiKey.objects.exists()
+    assert not AuditEvent.objects.exists()
+
+
+def test_permission_outside_the_catalog_is_refused(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project)
+    data["permissions"] = ["add_apikey"]
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 200
+    assert "permissions" in response.context["form"].errors
+    assert not ApiKey.objects.exists()
+
+
+def test_permissions_are_grouped_per_service_with_select_all(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    groups = page.find_all("fieldset", class_="perm-fieldset")
+    assert [group.find("legend").text() for group in groups] == list(catalog.GROUPS)
+    for group in groups:
+        legend = group.find("legend").text()
+        select_all = group.find("input", data_select_all=True)
+        assert select_all is not None and select_all.attrs["type"] == "checkbox"
+        assert legend in select_all.parent.text()
+        assert [box.attrs["value"] for box in group.find_all("input", name="permissions")] == [
+            p.codename for p in catalog.CATALOG if p.group == legend
+        ]
+
+
+def test_member_sees_only_groups_with_something_to_offer(client, project):
+    user = MembershipFactory(
+        project=project, role=RoleFactory(codenames=[catalog.CREATE_API_KEYS, "can_read_databases_in_dbaas"])
+    ).user
+    client.force_login(user)
+
+    page = parse(client.get(create_url(project)))
+
+    assert [g.find("legend").text() for g in page.find_all("fieldset", class_="perm-fieldset")] == ["Project", "DBaaS"]
+
+
+def test_form_warns_about_the_api_key_creation_permission(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    warning = page.by_id("manage-warning")
+    assert warning is not None
+    assert "API Key Creation Permission" in warning.text()
+    box = page.find("input", name="permissions", value=catalog.CREATE_API_KEYS)
+    assert box.attrs["aria-describedby"] == "manage-warning"
+
+
+def test_form_has_the_seed_fields(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    for name in ("name", "description", "tags", "expires_on"):
+        field = page.find(name=name)
+        assert field is not None, name
+        assert page.find("label", for_=field.attrs["id"]) is not None, f"{name} has no label"
+    assert [radio.attrs["value"] for radio in page.find_all("input", name="expiration")] == [
+        "30", "90", "365", "custom", "never",
+    ]
+
+
+def test_form_response_is_not_stored(client, project, admin_user):
+    client.force_login(admin_user)
+
+    assert "no-store" in client.get(create_url(project))["Cache-Control"]
+
+
+@pytest.mark.parametrize("days", [30, 90, 365])
+def test_quick_choice_sets_the_expiry(client, project, admin_user, days):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"expiration": str(days)}
+
+    before = timezone.now()
+    response = client.post(create_url(project), data)
+    after = timezone.now()
+
+    assert response.status_code == 201
+    key = ApiKey.objects.get()
+    assert before + timedelta(days=days) <= key.expires_at <= after + timedelta(days=days)
+
+
+def test_custom_date_expires_at_the_end_of_that_day(client, project, admin_user):
+    client.force_login(admin_user)
+    day = date.today() + timedelta(days=45)
+    data = open_form(client, project) | {"expiration": "custom", "expires_on": day.isoformat()}
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 201
+    assert ApiKey.objects.get().expires_at == datetime.combine(day, time.max, tzinfo=timezone.get_current_timezone())
+
+
+def test_never_leaves_the_key_without_expiry(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"expiration": "never"}
+
+    assert client.post(create_url(project), data).status_code == 201
+    assert ApiKey.objects.get().expires_at is None
+
+
+def test_never_is_not_offered_or_accepted_under_an_expiry_policy(client, project, admin_user, settings):
+    settings.API_KEY_REQUIRE_EXPIRY = True
+    client.force_login(admin_user)
+    data = open_form(client, project)
+    radios = [r.attrs["value"] for r in parse(client.get(create_url(project))).find_all("input", name="expiration")]
+
+    response = client.post(create_url(project), data | {"expiration": "never"})
+
+    assert "never" not in radios
+    assert response.status_code == 200
+    assert "expiration" in response.context["form"].errors
+    assert not ApiKey.objects.exists()
+
+
+def test_custom_date_beyond_the_maximum_lifetime_is_refused(client, project, admin_user, settings):
+    settings.API_KEY_MAX_LIFETIME_DAYS = 30
+    client.force_login(admin_user)
+    data = open_form(client, project)
+    too_late = (date.today() + timedelta(days=60)).isoformat()
+
+    response = client.post(create_url(project), data | {"expiration": "custom", "expires_on": too_late})
+
+    assert response.status_code == 200
+    assert "at most" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"name": ""}, "This field is required."),
+        ({"permissions": []}, "Choose at least one permission."),
+        ({"expiration": "custom", "expires_on": ""}, "Pick the date on which the key expires."),
+        ({"expiration": "custom", "expires_on": "2001-01-01"}, "The expiration date must be in the future."),
+        ({"expiration": "forever"}, "Select a valid choice."),
+        ({"tags": "bad tag"}, "is not valid"),
+    ],
+    ids=["no-name", "no-permissions", "no-date", "past-date", "bad-choice", "bad-tag"],
+)
+def test_validation_errors_re_render_the_form(client, project, admin_user, changes, message):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "keeps my input", "description": "and this"} | changes
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    page = parse(response)
+    assert page.by_id("api-key-secret") is None
+    # What was typed stays, and so does the form's ticket.
+    assert page.find("input", name="ticket").attrs["value"] == data["ticket"]
+    assert page.find("textarea", name="description").text() == "and this"
+    assert not ApiKey.objects.exists()
+
+
+def test_form_can_be_fixed_and_resubmitted_after_an_error(client, project, admin_user):
+    ApiKeyFactory(project=project, name="taken")
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "taken"}
+
+    refused = client.post(create_url(project), data)
+    accepted = client.post(create_url(project), data | {"name": "free"})
+
+    assert refused.status_code == 200
+    assert "already exists" in refused.content.decode()
+    assert accepted.status_code == 201
+    assert ApiKey.objects.filter(name="free").exists()
+
+
+# -- the view-once secret page -------------------------------------------------------------
+
+
+@pytest.fixture
+def created(client, project, admin_user):
+    """Create a key through the form; returns (response, secret, key, posted data)."""
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "ci deploy", "tags": "ci"}
+    response = client.post(create_url(project), data)
+    assert response.status_code == 201
+    key = ApiKey.objects.get()
+    return response, secret_of(response), key, data
+
+
+def test_secret_is_shown_once_with_the_authorization_header(created):
+    response, secret, key, _ = created
+    page = parse(response)
+
+    assert tokens.parse(secret).public_id == key.public_id
+    assert services.api_key_authenticate(secret).api_key == key
+    assert page.by_id("api-key-header").attrs["value"] == f"Authorization: Bearer {secret}"
+    assert "You will not be able to retrieve the secret key again" in page.text()
+    copy = page.find("button", data_copy_target="api-key-secret")
+    assert copy is not None and copy.text() == "Copy"
+    assert key.masked in page.text()
+
+
+def test_secret_page_is_not_stored_by_any_cache(created):
+    response = created[0]
+
+    cache_control = response["Cache-Control"]
+    assert "no-store" in cache_control
+    assert "private" in cache_control
+    assert "max-age=0" in cache_control
+    assert "public" not in cache_control
+
+
+def dump_database() -> str:
+    """Every row of every table, as text; sessions decoded."""
+    parts = []
+    for model in apps.get_models(include_auto_created=True):
+        for row in model._base_manager.all().values_list():
+            parts.append(repr(row))
+    for session in Session.objects.all():
+        parts.append(repr(session.get_decoded()))
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 - table names from the db
+            parts.extend(repr(row) for row in cursor.fetchall())
+    return "\n".join(parts)
+
+
+def test_secret_is_not_written_to_the_database(created, admin_user):
+    _, secret, key, _ = created
+
+    dump = dump_database()
+
+    assert secret not in dump
+    assert tokens.hash_key(secret, key.pepper_version) in dump  # the dump did reach the keys
+    assert str(admin_user.pk) in "".join(repr(s.get_decoded()) for s in Session.objects.all())
+    # Not even a part of it that would narrow it down.
+    assert tokens.parse(secret).raw[len("cpk_") + 13 : -6] not in dump
+
+
+def test_secret_is_not_in_the_session_messages_or_cookies(client, created):
+    response, secret, _, _ = created
+
+    assert secret not in repr(dict(client.session.items()))
+    assert secret not in str(client.cookies)
+    assert secret not in str(response.cookies)
+    for message in get_messages(response.wsgi_request):
+        assert secret not in str(message)
+    assert "Set-Cookie" not in response or secret not in response["Set-Cookie"]
+    # The next page does not carry it either.
+    following = client.get(list_url(created[2].project))
+    assert secret not in following.content.decode()
+    assert secret not in str(client.cookies)
+
+
+def test_secret_is_not_in_any_cache(created):
+    _, secret, _, _ = created
+
+    for cache in caches.all(initialized_only=True):
+        store = getattr(cache, "_cache", None)
+        if store is None:
+            pytest.skip(f"cannot list the entries of {type(cache).__name__}")
+        for cache_key, value in store.items():
+            assert secret not in cache_key
+            assert secret.encode() not in value
+            assert secret not in repr(pickle.loads(value))
+
+
+class RawRecords(logging.Handler):
+    """Sees each record before any other handler's filter (the redaction) rewrites it."""
+
+    def __init__(self):
+        super().__init__(logging.NOTSET)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(f"{record.getMessage()} {record.__dict__!r}")
+
+
+@pytest.fixture
+def raw_records():
+    handler = RawRecords()
+    root = logging.getLogger()
+    root.handlers.insert(0, handler)
+    yield handler.messages
+    root.removeHandler(handler)
+
+
+def test_secret_is_not_logged_not_even_in_sql(client, project, admin_user, caplog, settings, raw_records):
+    # DEBUG turns on Django's SQL log (django.db.backends at DEBUG level).
+    settings.DEBUG = True
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="django.db.backends")
+    client.force_login(admin_user)
+    data = open_form(client, project)
+    caplog.clear()
+    raw_records.clear()
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 201
+    secret = secret_of(response)
+    key = ApiKey.objects.get()
+    inserts = [r.getMessage() for r in caplog.records if r.name == "django.db.backends" and "INSERT" in r.getMessage()]
+    key_inserts = [sql for sql in inserts if "apikeys_apikey" in sql]
+    assert key_inserts, "SQL logging was not captured"
+    assert key.secret_hash in key_inserts[0]
+    assert secret not in key_inserts[0]
+    assert len(raw_records) == len(caplog.records)
+    # Not logged at all, not merely redacted on the way out.
+    for message in raw_records:
+        assert secret not in message
+    for record in caplog.records:
+        assert secret not in record.getMessage()
+    assert secret not in caplog.text
+
+
+def test_resubmitting_the_same_form_creates_nothing_and_shows_no_secret(client, created):
+    _, secret, key, data = created
+
+    again = client.post(create_url(key.project), data, follow=True)
+
+    assert ApiKey.objects.count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.CREATED).count() == 1
+    assert again.redirect_chain == [(list_url(key.project), 302)]
+    text = again.content.decode()
+    assert secret not in text
+    assert parse(again).by_id("api-key-secret") is None
+    assert "already submitted" in text
+    assert "no second key" in text
+
+
+def test_resubmitting_with_another_name_still_creates_nothing(client, created):
+    _, secret, key, data = created
+
+    again = client.post(create_url(key.project), data | {"name": "second"})
+
+    assert again.status_code == 302
+    assert ApiKey.objects.count() == 1
+    assert secret not in again.content.decode()
+
+
+def test_list_afterwards_shows_the_key_masked_only(client, created):
+    _, secret, key, _ = created
+
+    response = client.get(list_url(key.project))
+
+    text = response.content.decode()
+    assert secret not in text
+    assert key.masked in text
+
+
+def test_each_form_rendering_gets_its_own_ticket(client, project, admin_user):
+    client.force_login(admin_user)
+
+    first, second = open_form(client, project), open_form(client, project)
+
+    assert first["ticket"] != second["ticket"]
+    assert CreationTicket.objects.filter(user=admin_user, used_at__isnull=True).count() == 2
+
+
+def test_two_forms_open_in_two_tabs_create_two_keys(client, project, admin_user):
+    client.force_login(admin_user)
+    first, second = open_form(client, project), open_form(client, project)
+
+    assert client.post(create_url(project), first | {"name": "one"}).status_code == 201
+    assert client.post(create_url(project), second | {"name": "two"}).status_code == 201
+    assert set(ApiKey.objects.values_list("name", flat=True)) == {"one", "two"}
+
+
+def test_creation_is_audited_with_the_client_address(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project)
+
+    client.post(create_url(project), data, REMOTE_ADDR="198.51.100.4")
+
+    event = AuditEvent.objects.get()
+    assert event.action == AuditEvent.Action.CREATED
+    assert event.actor_user == admin_user
+    assert event.ip_address == "198.51.100.4"
+    assert event.api_key == ApiKey.objects.get()

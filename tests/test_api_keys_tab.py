@@ -1,0 +1,667 @@
+"""The API Keys tab of a project: who may see and do what, and what the list shows."""
+
+import itertools
+from datetime import timedelta
+from urllib.parse import urlencode
+
+import pytest
+from django.db import connection
+from django.template.defaultfilters import date as date_filter
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from apikeys import services
+from apikeys.models import ApiKey, AuditEvent
+from projects import catalog
+from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, expired_api_key
+from tests.htmltree import parse
+
+pytestmark = pytest.mark.django_db
+
+HTMX = {"HX-Request": "true"}
+SERIAL = itertools.count()
+
+
+def list_url(project, **query) -> str:
+    url = reverse("apikeys:list", args=[project.slug])
+    if query:
+        url += "?" + urlencode(query)
+    return url
+
+
+def create_url(project) -> str:
+    return reverse("apikeys:create", args=[project.slug])
+
+
+def revoke_url(project, key) -> str:
+    return reverse("apikeys:revoke", args=[project.slug, key.public_id])
+
+
+def entries(response) -> list:
+    return parse(response).find_all("li", class_="key-entry")
+
+
+def entry(response, key):
+    found = parse(response).by_id(f"key-{key.public_id}")
+    assert found is not None, f"{key.name} is not listed"
+    return found
+
+
+def facts(row) -> dict[str, str]:
+    """The entry's facts, by label: {"Key": "cpk_…abcd", "Last used": "never", ...}."""
+    found = {}
+    for pair in row.find("dl", class_="key-facts").find_all("div"):
+        dt, dd = pair.find("dt"), pair.find("dd")
+        if dt is not None and dd is not None:
+            found[dt.text()] = dd.text()
+    return found
+
+
+def badge(row) -> str:
+    return row.find("span", data_testid="status").text()
+
+
+# -- who may do what ------------------------------------------------------------------
+
+KINDS = ["anonymous", "outsider", "viewer", "no_key_rights", "member", "admin", "superuser"]
+ACTIONS = ["list", "create_get", "create_post", "revoke_get", "revoke_post"]
+
+# Non-members never learn the project exists; members without rights get 403.
+EXPECTED = {
+    "outsider": dict.fromkeys(ACTIONS, 404),
+    "viewer": {"list": 200, "create_get": 403, "create_post": 403, "revoke_get": 403, "revoke_post": 403},
+    "no_key_rights": dict.fromkeys(ACTIONS, 403),
+}
+MANAGER_STATUS = {"list": 200, "create_get": 200, "create_post": 201, "revoke_get": 200}
+
+
+@pytest.fixture
+def actor(request, project):
+    kind = request.param
+    if kind == "anonymous":
+        return None
+    if kind == "no_key_rights":
+        return MembershipFactory(
+            project=project, user=UserFactory(username="dave"), role=RoleFactory(codenames=[catalog.READ_PROJECT])
+        ).user
+    fixture = {"outsider": "outsider", "viewer": "viewer_user", "member": "member_user", "admin": "admin_user"}
+    return request.getfixturevalue(fixture.get(kind, kind))
+
+
+def perform(client, action: str, htmx: bool, project, key, user):
+    headers = dict(HTMX) if htmx else {}
+    if action == "list":
+        if htmx:
+            headers["HX-Target"] = "key-list"
+        return client.get(list_url(project), headers=headers)
+    if action == "create_get":
+        return client.get(create_url(project), headers=headers)
+    if action == "create_post":
+        ticket = services.issue_ticket(user=user or UserFactory(username="ticket-holder"))
+        data = {"name": "new key", "permissions": [catalog.READ_PROJECT], "expiration": "30", "ticket": ticket}
+        return client.post(create_url(project), data, headers=headers)
+    if action == "revoke_get":
+        return client.get(revoke_url(project, key), headers=headers)
+    return client.post(revoke_url(project, key), headers=headers)
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize("action", ACTIONS)
+@pytest.mark.parametrize("actor", KINDS, indirect=True)
+def test_access_to_every_view(client, project, actor, action, htmx, request):
+    kind = request.node.callspec.params["actor"]
+    key = ApiKeyFactory(project=project, name="existing")
+    if actor is not None:
+        client.force_login(actor)
+
+    response = perform(client, action, htmx, project, key, actor)
+
+    key.refresh_from_db()
+    if kind == "anonymous":
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+    elif kind in EXPECTED:
+        assert response.status_code == EXPECTED[kind][action]
+    elif action == "revoke_post":
+        assert response.status_code == (200 if htmx else 302)
+        assert key.revoked_at is not None
+        assert key.revoked_by == actor
+        return
+    else:
+        assert response.status_code == MANAGER_STATUS[action]
+        if action == "create_post":
+            assert ApiKey.objects.filter(name="new key", created_by=actor).exists()
+        return
+    # Refused: nothing changed.
+    assert key.revoked_at is None
+    assert not ApiKey.objects.filter(name="new key").exists()
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED).count() == 0
+
+
+def test_not_found_page_does_not_name_the_project(client, project, outsider):
+    client.force_login(outsider)
+
+    response = client.get(list_url(project))
+
+    assert response.status_code == 404
+    assert project.name not in response.content.decode()
+
+
+def test_unknown_project_is_404_like_a_foreign_one(client, outsider):
+    client.force_login(outsider)
+
+    assert client.get(reverse("apikeys:list", args=["no-such-project"])).status_code == 404
+
+
+def test_forbidden_page_names_the_missing_permission(client, project, viewer_user):
+    client.force_login(viewer_user)
+
+    response = client.get(create_url(project))
+
+    assert response.status_code == 403
+    assert catalog.CREATE_API_KEYS in response.content.decode()
+
+
+def test_viewer_sees_the_list_read_only(client, project, viewer_user):
+    key = ApiKeyFactory(project=project, name="ci")
+    client.force_login(viewer_user)
+
+    response = client.get(list_url(project))
+
+    assert response.status_code == 200
+    page = parse(response)
+    row = entry(response, key)
+    assert row.find("h3").text() == "ci"
+    links = [a.attrs.get("href", "") for a in page.find_all("a")]
+    assert not any(href.startswith(create_url(project)) for href in links)
+    assert revoke_url(project, key) not in response.content.decode()
+    assert "Create a new key with these permissions" not in response.content.decode()
+    assert not [b for b in page.find_all("button") if b.text() == "Create"]
+    assert "read-only" in response.content.decode()
+
+
+@pytest.mark.parametrize("user_fixture", ["member_user", "admin_user"])
+def test_manager_sees_create_and_revoke_controls(client, project, user_fixture, request):
+    key = ApiKeyFactory(project=project)
+    client.force_login(request.getfixturevalue(user_fixture))
+
+    response = client.get(list_url(project))
+
+    page = parse(response)
+    create = [a for a in page.find_all("a") if a.attrs.get("href") == create_url(project)]
+    assert create and create[0].text() == "Create"
+    revoke = entry(response, key).find("a", href=revoke_url(project, key))
+    assert revoke is not None
+    assert revoke.text().startswith("Revoke")
+    assert revoke.attrs["hx-get"] == revoke_url(project, key)
+
+
+def test_htmx_list_request_gets_only_the_list_fragment(client, project, admin_user):
+    key = ApiKeyFactory(project=project)
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project), headers={**HTMX, "HX-Target": "key-list"})
+
+    assert response.status_code == 200
+    assert "<html" not in response.content.decode()
+    assert entry(response, key)
+
+
+# -- what the list shows ---------------------------------------------------------------
+
+
+def test_entry_shows_the_facts_of_the_key(client, project, admin_user, member_user):
+    key = ApiKeyFactory(
+        project=project,
+        name="deploy bot",
+        description="Deploys from CI",
+        tags=["ci", "production"],
+        permissions=[catalog.READ_PROJECT, "can_read_clusters_in_metakube"],
+        created_by=member_user,
+    )
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    row = entry(response, key)
+    shown = facts(row)
+    assert row.find("h3").text() == "deploy bot"
+    assert shown["Description"] == "Deploys from CI"
+    assert [tag.text() for tag in row.find_all("span", class_="tag")] == ["ci", "production"]
+    assert [perm.text() for perm in row.find_all("span", class_="perm")] == [
+        catalog.READ_PROJECT,
+        "can_read_clusters_in_metakube",
+    ]
+    assert "MetaKube:" in shown["Permissions"]
+    assert shown["Key"] == key.masked
+    assert key.secret not in response.content.decode()
+    assert shown["ID"] == key.public_id
+    assert shown["Expires"] == date_filter(key.expires_at, "DATE_FORMAT")
+    expires = [t for t in row.find_all("time") if t.attrs["datetime"] == key.expires_at.isoformat()]
+    assert expires
+    assert shown["Created"].endswith(f"by {member_user.username}")
+    assert shown["Last used"] == "never"
+
+
+def test_last_used_shows_once_the_key_was_used(client, project, admin_user):
+    key = ApiKeyFactory(project=project)
+    assert services.api_key_authenticate(key.secret).ok
+    client.force_login(admin_user)
+
+    shown = facts(entry(client.get(list_url(project)), key))
+
+    assert shown["Last used"] != "never"
+    assert shown["Last used"].endswith("ago")
+
+
+def test_key_without_expiry_shows_never(client, project, admin_user):
+    key = ApiKeyFactory(project=project, expires_at=None)
+    client.force_login(admin_user)
+
+    assert facts(entry(client.get(list_url(project)), key))["Expires"] == "never"
+
+
+def test_key_created_by_a_key_names_it(client, project, admin_user):
+    parent = ApiKeyFactory(
+        project=project, name="automation", permissions=[catalog.CREATE_API_KEYS, catalog.READ_PROJECT]
+    )
+    child = services.api_key_create(
+        project=project, name="child", permissions=[catalog.READ_PROJECT], created_by_key=parent,
+        expires_at=timezone.now() + timedelta(days=1),
+    ).api_key
+    client.force_login(admin_user)
+
+    assert "API key automation" in facts(entry(client.get(list_url(project)), child))["Created"]
+
+
+def test_status_badges(client, project, admin_user):
+    now = timezone.now()
+    active = ApiKeyFactory(project=project, name="active", expires_at=now + timedelta(days=7, hours=1))
+    unlimited = ApiKeyFactory(project=project, name="unlimited", expires_at=None)
+    soon = ApiKeyFactory(project=project, name="soon", expires_at=now + timedelta(days=7, minutes=-1))
+    very_soon = ApiKeyFactory(project=project, name="very soon", expires_at=now + timedelta(hours=1))
+    expired = expired_api_key(project=project, name="expired")
+    revoked = ApiKeyFactory(project=project, name="revoked")
+    services.api_key_revoke(api_key=revoked, revoked_by=admin_user)
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    assert badge(entry(response, active)) == "Active"
+    assert badge(entry(response, unlimited)) == "Active"
+    assert badge(entry(response, soon)) == "Expires soon"
+    assert badge(entry(response, very_soon)) == "Expires soon"
+    assert badge(entry(response, expired)) == "Expired"
+    assert badge(entry(response, revoked)) == "Revoked"
+    assert "Revoked" in facts(entry(response, revoked))
+    # No revoke control on a revoked key.
+    assert entry(response, revoked).find("a", href=revoke_url(project, revoked)) is None
+
+
+def test_list_is_paginated_by_25(client, project, admin_user):
+    for n in range(30):
+        ApiKeyFactory(project=project, name=f"key {n:02}")
+    client.force_login(admin_user)
+
+    first = client.get(list_url(project))
+    second = client.get(list_url(project, page=2))
+
+    assert len(entries(first)) == 25
+    assert len(entries(second)) == 5
+    assert "Page 1 of 2" in parse(first).find("nav", class_="pagination").text()
+    next_link = [a for a in parse(first).find_all("a") if a.text() == "Next"]
+    assert next_link and next_link[0].attrs["href"] == "?page=2"
+    names = {row.find("h3").text() for row in entries(first) + entries(second)}
+    assert names == {f"key {n:02}" for n in range(30)}
+    # Newest first.
+    assert entries(first)[0].find("h3").text() == "key 29"
+
+
+def test_pagination_keeps_the_filters(client, project, admin_user):
+    for n in range(27):
+        ApiKeyFactory(project=project, name=f"ci {n:02}", tags=["ci"])
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, q="ci", status="active"))
+
+    next_link = [a for a in parse(response).find_all("a") if a.text() == "Next"]
+    assert next_link[0].attrs["href"] == "?status=active&q=ci&page=2"
+    assert len(entries(client.get(list_url(project, q="ci", status="active", page=2)))) == 2
+
+
+def test_out_of_range_page_shows_the_last_page(client, project, admin_user):
+    for n in range(26):
+        ApiKeyFactory(project=project, name=f"k{n}")
+    client.force_login(admin_user)
+
+    beyond = client.get(list_url(project, page="99"))
+    garbage = client.get(list_url(project, page="abc"))
+
+    assert beyond.status_code == garbage.status_code == 200
+    assert [row.find("h3").text() for row in entries(beyond)] == ["k0"]
+    assert len(entries(garbage)) == 25
+
+
+@pytest.fixture
+def assorted_keys(project, admin_user):
+    keys = {
+        "alpha": ApiKeyFactory(project=project, name="alpha", tags=["ci"]),
+        "beta": ApiKeyFactory(project=project, name="beta", tags=["production"]),
+        "gamma": ApiKeyFactory(project=project, name="gamma", tags=["ci-nightly"]),
+        "soon": ApiKeyFactory(project=project, name="soon", expires_at=timezone.now() + timedelta(days=2)),
+        "expired": expired_api_key(project=project, name="expired"),
+    }
+    services.api_key_revoke(api_key=keys["gamma"], revoked_by=admin_user)
+    return keys
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"status": "revoked"}, {"gamma"}),
+        ({"status": "expired"}, {"expired"}),
+        ({"status": "expires_soon"}, {"soon"}),
+        ({"status": "active"}, {"alpha", "beta", "soon"}),
+        ({}, {"alpha", "beta", "gamma", "soon", "expired"}),
+        ({"q": "alp"}, {"alpha"}),
+        ({"q": "BETA"}, {"beta"}),
+        ({"q": "production"}, {"beta"}),
+        ({"q": "ci"}, {"alpha", "gamma"}),
+        ({"q": "ci", "status": "active"}, {"alpha"}),
+        ({"q": "nothing-like-this"}, set()),
+    ],
+    ids=lambda value: str(value),
+)
+def test_filter_by_status_and_search_by_name_or_tag(client, project, admin_user, assorted_keys, query, expected):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, **query))
+
+    assert response.status_code == 200
+    assert {row.find("h3").text() for row in entries(response)} == expected
+    if not expected:
+        assert "No keys match" in response.content.decode()
+
+
+def test_htmx_filter_returns_the_filtered_fragment(client, project, admin_user, assorted_keys):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, status="revoked"), headers={**HTMX, "HX-Target": "key-list"})
+
+    assert "<html" not in response.content.decode()
+    assert {row.find("h3").text() for row in entries(response)} == {"gamma"}
+
+
+def test_unknown_status_filter_is_ignored(client, project, admin_user, assorted_keys):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, status="bogus"))
+
+    assert response.status_code == 200
+    assert len(entries(response)) == 5
+
+
+def test_keys_of_other_projects_are_not_listed(client, project, other_project, admin_user):
+    ApiKeyFactory(project=other_project, name="foreign")
+    mine = ApiKeyFactory(project=project, name="mine")
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    assert [row.find("h3").text() for row in entries(response)] == ["mine"]
+    assert entry(response, mine)
+
+
+# -- hostile text ------------------------------------------------------------------------
+
+SCRIPT = "<script>alert(1)</script>"
+IMG = '"><img src=x onerror=alert(2)>'
+
+
+def assert_no_injected_markup(response):
+    text = response.content.decode()
+    assert SCRIPT not in text
+    assert "<img src=x" not in text
+    page = parse(response)
+    assert not [s for s in page.find_all("script") if "alert" in s.text()]
+    assert not page.find_all("img")
+
+
+def test_hostile_name_and_description_are_escaped_in_the_list(client, project, admin_user):
+    key = ApiKeyFactory(project=project, name=SCRIPT, description=IMG, tags=["a=b", "x/y:z"])
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    assert_no_injected_markup(response)
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.content.decode()
+    row = entry(response, key)
+    assert row.find("h3").text() == SCRIPT
+    assert facts(row)["Description"] == IMG
+    assert [tag.text() for tag in row.find_all("span", class_="tag")] == ["a=b", "x/y:z"]
+
+
+def test_hostile_search_text_is_escaped(client, project, admin_user):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, q=IMG))
+
+    assert_no_injected_markup(response)
+    assert parse(response).by_id("id_q").attrs["value"] == IMG
+
+
+def test_hostile_name_is_escaped_on_the_secret_page(client, project, admin_user):
+    client.force_login(admin_user)
+    data = {
+        "name": SCRIPT,
+        "description": IMG,
+        "permissions": [catalog.READ_PROJECT],
+        "expiration": "30",
+        "ticket": services.issue_ticket(user=admin_user),
+    }
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 201
+    assert_no_injected_markup(response)
+    assert "&lt;script&gt;" in response.content.decode()
+
+
+def test_hostile_tags_are_refused_and_echoed_escaped(client, project, admin_user):
+    client.force_login(admin_user)
+    data = {
+        "name": "tags",
+        "tags": "<script>,ok",
+        "permissions": [catalog.READ_PROJECT],
+        "expiration": "30",
+        "ticket": services.issue_ticket(user=admin_user),
+    }
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 200
+    assert "<script>," not in response.content.decode()
+    assert "&lt;script&gt;" in response.content.decode()
+    assert not [s for s in parse(response).find_all("script") if not s.has("src")]
+    assert not ApiKey.objects.exists()
+
+
+# -- query count ---------------------------------------------------------------------------
+
+
+def make_keys(project, count, users, parent):
+    """Keys made by users and by a key, some revoked, some used: every relation a row shows."""
+    for _ in range(count):
+        n = next(SERIAL)
+        if n % 5 == 4:
+            created = services.api_key_create(
+                project=project, name=f"child {n}", permissions=[catalog.READ_PROJECT],
+                created_by_key=parent, expires_at=parent.expires_at,
+            )
+            key, secret = created.api_key, created.secret
+        else:
+            key = ApiKeyFactory(
+                project=project, name=f"key {n}", created_by=users[n % len(users)], tags=["ci", f"n{n}"]
+            )
+            secret = key.secret
+        if n % 3 == 0:
+            services.api_key_revoke(api_key=key, revoked_by=users[(n + 1) % len(users)])
+        elif n % 3 == 1:
+            assert services.api_key_authenticate(secret).ok
+
+
+def test_list_query_count_does_not_grow_with_the_number_of_keys(client, project, admin_user, member_user):
+    users = [admin_user, member_user]
+    parent = ApiKeyFactory(project=project, name="parent", permissions=[catalog.CREATE_API_KEYS, catalog.READ_PROJECT])
+    make_keys(project, 4, users, parent)
+    client.force_login(admin_user)
+    client.get(list_url(project))  # warm up: session, content types
+
+    with CaptureQueriesContext(connection) as few:
+        small = client.get(list_url(project))
+    make_keys(project, 45, users, parent)
+    with CaptureQueriesContext(connection) as many:
+        large = client.get(list_url(project))
+
+    assert len(entries(small)) == 5
+    assert len(entries(large)) == 25
+    assert len(many.captured_queries) == len(few.captured_queries), [q["sql"] for q in many.captured_queries]
+
+
+# -- the deprecation switch ----------------------------------------------------------------
+
+
+@pytest.fixture
+def creation_disabled(settings):
+    settings.API_KEY_CREATION_DISABLED = True
+    settings.API_KEYS_DEPRECATED = True
+
+
+def test_deprecation_notice_is_shown_and_create_is_disabled_with_the_reason(
+    client, project, admin_user, creation_disabled
+):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    assert response.status_code == 200
+    text = response.content.decode()
+    assert "Deprecation Notice" in text
+    assert "Service Accounts" in text
+    page = parse(response)
+    create = [b for b in page.find_all("button") if b.text() == "Create"]
+    assert create and create[0].has("disabled")
+    reason = page.by_id(create[0].attrs["aria-describedby"])
+    assert reason.text() == services.creation_disabled_reason()
+    assert not [a for a in page.find_all("a") if (a.attrs.get("href") or "").startswith(create_url(project))]
+
+
+def test_deprecation_notice_alone_keeps_create_available(client, project, admin_user, settings):
+    settings.API_KEYS_DEPRECATED = True
+    settings.API_KEY_CREATION_DISABLED = False
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    assert "Deprecation Notice" in response.content.decode()
+    assert [a for a in parse(response).find_all("a") if a.attrs.get("href") == create_url(project)]
+
+
+def test_no_deprecation_notice_by_default(client, project, admin_user, settings):
+    settings.API_KEYS_DEPRECATED = False
+    settings.API_KEY_CREATION_DISABLED = False
+    client.force_login(admin_user)
+
+    assert "Deprecation Notice" not in client.get(list_url(project)).content.decode()
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+def test_create_is_refused_while_creation_is_disabled(client, project, admin_user, creation_disabled, htmx):
+    client.force_login(admin_user)
+    headers = HTMX if htmx else {}
+    data = {
+        "name": "new",
+        "permissions": [catalog.READ_PROJECT],
+        "expiration": "30",
+        "ticket": services.issue_ticket(user=admin_user),
+    }
+
+    shown = client.get(create_url(project), headers=headers)
+    posted = client.post(create_url(project), data, headers=headers)
+
+    for response in (shown, posted):
+        assert response.status_code == 403
+        assert services.creation_disabled_reason() in response.content.decode()
+        assert parse(response).find("input", name="permissions") is None
+    assert not ApiKey.objects.exists()
+
+
+def test_existing_keys_keep_working_and_can_be_revoked_while_creation_is_disabled(
+    client, project, admin_user, settings
+):
+    key = ApiKeyFactory(project=project)
+    settings.API_KEY_CREATION_DISABLED = settings.API_KEYS_DEPRECATED = True
+    client.force_login(admin_user)
+
+    assert services.api_key_authenticate(key.secret).ok
+    assert entry(client.get(list_url(project)), key)
+    assert client.post(revoke_url(project, key)).status_code == 302
+    assert services.api_key_authenticate(key.secret).error == "revoked"
+
+
+# -- "Create a new key with these permissions" -----------------------------------------------
+
+
+def checked_permissions(response) -> set[str]:
+    return {box.attrs["value"] for box in parse(response).find_all("input", name="permissions") if box.has("checked")}
+
+
+def test_entry_links_to_a_prefilled_create_form(client, project, admin_user):
+    source = ApiKeyFactory(
+        project=project,
+        name="source",
+        permissions=[catalog.READ_PROJECT, "can_read_clusters_in_metakube"],
+        tags=["ci"],
+        description="from CI",
+    )
+    client.force_login(admin_user)
+
+    link = entry(client.get(list_url(project)), source).find("a", href=f"{create_url(project)}?from={source.public_id}")
+    assert link is not None
+    assert link.text() == "Create a new key with these permissions"
+    response = client.get(link.attrs["href"])
+
+    assert response.status_code == 200
+    assert checked_permissions(response) == {catalog.READ_PROJECT, "can_read_clusters_in_metakube"}
+    page = parse(response)
+    assert page.find("input", name="tags").attrs["value"] == "ci"
+    assert page.find("textarea", name="description").text() == "from CI"
+    assert page.find("input", name="name").attrs["value"] == ""
+    assert "source" in page.find("p", class_="notice-info").text()
+
+
+def test_prefill_offers_only_what_the_user_may_grant(client, project, member_user):
+    source = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT, "can_delete_project_in_project"])
+    client.force_login(member_user)
+
+    response = client.get(f"{create_url(project)}?from={source.public_id}")
+
+    assert checked_permissions(response) == {catalog.READ_PROJECT}
+
+
+def test_prefill_ignores_keys_of_other_projects(client, project, other_project, admin_user):
+    foreign = ApiKeyFactory(project=other_project, permissions=[catalog.READ_PROJECT], description="secret plans")
+    client.force_login(admin_user)
+
+    response = client.get(f"{create_url(project)}?from={foreign.public_id}")
+
+    assert response.status_code == 200
+    assert checked_permissions(response) == set()
+    assert "secret plans" not in response.content.decode()
+
+
+def test_plain_create_form_has_nothing_checked(client, project, admin_user):
+    client.force_login(admin_user)
+
+    assert checked_permissions(client.get(create_url(project))) == set()

@@ -1,0 +1,130 @@
+"""Parallel requests against the real database: one key per form, one revocation per key.
+
+SQLite serializes writers, so only PostgreSQL can show these races.
+"""
+
+import threading
+
+import pytest
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from apikeys import services
+from apikeys.models import ApiKey, AuditEvent
+from projects import catalog
+from tests.factories import ApiKeyFactory, MembershipFactory, ProjectFactory, UserFactory, role
+from tests.htmltree import parse
+
+THREADS = 8
+
+pytestmark = [
+    pytest.mark.skipif(
+        connection.vendor != "postgresql",
+        reason="needs PostgreSQL: SQLite serializes writers, so requests cannot race",
+    ),
+    # Committed data, seen by every thread's own connection. The serialized
+    # rollback brings back the data migration's roles that the flush removes.
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(slug="race")
+
+
+@pytest.fixture
+def user(project):
+    return MembershipFactory(project=project, user=UserFactory(username="racer"), role=role(catalog.ADMINISTRATOR)).user
+
+
+def in_parallel(user, request) -> list:
+    """Run `request(client)` in THREADS threads at once, each with its own logged-in client."""
+    barrier = threading.Barrier(THREADS, timeout=30)
+    responses: list = [None] * THREADS
+    errors: list = []
+
+    def work(index):
+        try:
+            client = Client()
+            client.force_login(user)
+            barrier.wait()  # everyone logged in: now all at once
+            responses[index] = request(client)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+            barrier.abort()
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    assert not errors, errors
+    return responses
+
+
+def secret_shown(response) -> str | None:
+    element = parse(response).by_id("api-key-secret")
+    return element.attrs.get("value") if element is not None else None
+
+
+def test_parallel_posts_of_one_form_create_one_key(client, project, user):
+    client.force_login(user)
+    form = client.get(reverse("apikeys:create", args=[project.slug]))
+    data = {
+        "name": "raced",
+        "permissions": [catalog.READ_PROJECT],
+        "expiration": "30",
+        "ticket": parse(form).find("input", name="ticket").attrs["value"],
+    }
+
+    responses = in_parallel(user, lambda c: c.post(reverse("apikeys:create", args=[project.slug]), data))
+
+    assert ApiKey.objects.count() == 1
+    assert AuditEvent.objects.filter(action=AuditEvent.Action.CREATED).count() == 1
+    secrets_shown = [s for s in map(secret_shown, responses) if s]
+    assert len(secrets_shown) == 1
+    assert services.api_key_authenticate(secrets_shown[0]).api_key == ApiKey.objects.get()
+    assert sorted(r.status_code for r in responses) == [201] + [302] * (THREADS - 1)
+    for response in responses:
+        if response.status_code == 302:
+            assert response["Location"] == reverse("apikeys:list", args=[project.slug])
+            assert secrets_shown[0] not in response.content.decode()
+
+
+def test_parallel_forms_with_the_same_name_create_one_active_key(project, user):
+    tickets = iter([services.issue_ticket(user=user) for _ in range(THREADS)])
+    lock = threading.Lock()
+
+    def post(client):
+        with lock:
+            ticket = next(tickets)
+        data = {"name": "same", "permissions": [catalog.READ_PROJECT], "expiration": "30", "ticket": ticket}
+        return client.post(reverse("apikeys:create", args=[project.slug]), data)
+
+    responses = in_parallel(user, post)
+
+    assert ApiKey.objects.filter(name="same").count() == 1
+    assert sorted(r.status_code for r in responses) == [200] * (THREADS - 1) + [201]
+    for response in responses:
+        if response.status_code == 200:
+            assert "already exists" in response.content.decode()
+
+
+def test_parallel_revocations_record_one_event(project, user):
+    key = ApiKeyFactory(project=project)
+    url = reverse("apikeys:revoke", args=[project.slug, key.public_id])
+
+    responses = in_parallel(user, lambda c: c.post(url))
+
+    assert [r.status_code for r in responses] == [302] * THREADS
+    assert AuditEvent.objects.filter(api_key=key, action=AuditEvent.Action.REVOKED).count() == 1
+    messages = sorted(str(m) for r in responses for m in get_messages(r.wsgi_request))
+    assert messages.count(f"API key “{key.name}” was revoked.") == 1
+    assert messages.count(f"API key “{key.name}” was already revoked.") == THREADS - 1
+    assert services.api_key_authenticate(key.secret).error == "revoked"
