@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from apikeys import tokens
 from projects import catalog
@@ -42,10 +43,10 @@ REVOCATION_FIELDS = frozenset({"revoked_at", "revoked_by", "revoked_by_id", "rev
 
 
 class Status(models.TextChoices):
-    ACTIVE = "active", "Active"
-    EXPIRES_SOON = "expires_soon", "Expires soon"
-    EXPIRED = "expired", "Expired"
-    REVOKED = "revoked", "Revoked"
+    ACTIVE = "active", _("Active")
+    EXPIRES_SOON = "expires_soon", _("Expires soon")
+    EXPIRED = "expired", _("Expired")
+    REVOKED = "revoked", _("Revoked")
 
 
 class ApiKeyQuerySet(models.QuerySet):
@@ -121,15 +122,11 @@ class ApiKey(models.Model):
     class Meta:
         verbose_name = "API key"
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["project", "name"],
-                condition=Q(revoked_at__isnull=True),
-                name="api_key_name_unique_among_active_keys",
-            ),
-        ]
         indexes = [
             models.Index(fields=["project", "-created_at", "-id"], name="api_key_project_listing"),
+            # Name uniqueness among active keys is checked under a project lock
+            # (services.api_key_create): "active" depends on the clock.
+            models.Index(fields=["project", "name"], name="api_key_project_name"),
         ]
 
     def __str__(self) -> str:
@@ -182,8 +179,8 @@ class ApiKey(models.Model):
 
 class AuditEvent(models.Model):
     class Action(models.TextChoices):
-        CREATED = "api_key.created", "API key created"
-        REVOKED = "api_key.revoked", "API key revoked"
+        CREATED = "api_key.created", _("API key created")
+        REVOKED = "api_key.revoked", _("API key revoked")
 
     action = models.CharField(max_length=32, choices=Action.choices)
     at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from apikeys import tokens
 from apikeys.models import ApiKey, AuditEvent, CreationTicket
@@ -27,7 +28,11 @@ TAG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 
 
 class ApiKeyError(Exception):
-    """A request the rules refuse; `field` names the input at fault, if any."""
+    """A request the rules refuse; `field` names the input at fault, if any.
+
+    Messages are translated when raised (the console shows them, the API
+    returns them as `detail`, both in the request's language).
+    """
 
     def __init__(self, message: str, field: str | None = None, code: str = "invalid"):
         super().__init__(message)
@@ -47,7 +52,7 @@ class CreatedKey:
 
 def creation_disabled_reason() -> str | None:
     if settings.API_KEY_CREATION_DISABLED:
-        return (
+        return gettext(
             "Creating new API keys is disabled: API keys are deprecated in favour of "
             "Service Accounts. Existing API keys keep working."
         )
@@ -66,20 +71,21 @@ def clean_tags(tags) -> list[str]:
     if isinstance(tags, str):
         tags = tags.split(",")
     if not isinstance(tags, (list, tuple)) or not all(isinstance(t, str) for t in tags):
-        raise ApiKeyError("Tags must be a list of short labels.", field="tags")
+        raise ApiKeyError(gettext("Tags must be a list of short labels."), field="tags")
     cleaned: list[str] = []
     for tag in (t.strip() for t in tags):
         if not tag:
             continue
         if len(tag) > MAX_TAG_LENGTH or not set(tag) <= TAG_CHARACTERS:
             raise ApiKeyError(
-                f"Tag “{tag[:40]}” is not valid: use up to {MAX_TAG_LENGTH} letters, digits or - _ . : / =.",
+                gettext("Tag “%(tag)s” is not valid: use up to %(max)s letters, digits or - _ . : / =.")
+                % {"tag": tag[:40], "max": MAX_TAG_LENGTH},
                 field="tags",
             )
         if tag not in cleaned:
             cleaned.append(tag)
     if len(cleaned) > MAX_TAGS:
-        raise ApiKeyError(f"Use at most {MAX_TAGS} tags.", field="tags")
+        raise ApiKeyError(gettext("Use at most %(max)s tags.") % {"max": MAX_TAGS}, field="tags")
     return cleaned
 
 
@@ -96,21 +102,26 @@ def _check_expiry(expires_at: datetime | None, now: datetime, parent_key: ApiKey
     latest = latest_allowed_expiry(now, parent_key)
     if expires_at is None:
         if settings.API_KEY_REQUIRE_EXPIRY:
-            raise ApiKeyError("An expiration date is required.", field="expires_at")
+            raise ApiKeyError(gettext("An expiration date is required."), field="expires_at")
         if latest is not None:
             raise ApiKeyError(
-                f"An expiration date is required; the latest allowed is {latest:%Y-%m-%d %H:%M} UTC.",
+                gettext("An expiration date is required; the latest allowed is %(latest)s UTC.")
+                % {"latest": f"{latest:%Y-%m-%d %H:%M}"},
                 field="expires_at",
             )
         return
     if timezone.is_naive(expires_at):
-        raise ApiKeyError("The expiration date needs a time zone.", field="expires_at")
+        raise ApiKeyError(gettext("The expiration date needs a time zone."), field="expires_at")
     if expires_at <= now:
-        raise ApiKeyError("The expiration date must be in the future.", field="expires_at")
+        raise ApiKeyError(gettext("The expiration date must be in the future."), field="expires_at")
     if latest is not None and expires_at > latest:
-        reason = "the key creating it" if parent_key is not None and latest == parent_key.expires_at else "policy"
+        if parent_key is not None and latest == parent_key.expires_at:
+            reason = gettext("the key creating it")
+        else:
+            reason = gettext("policy")
         raise ApiKeyError(
-            f"The expiration date can be at most {latest:%Y-%m-%d %H:%M} UTC ({reason}).",
+            gettext("The expiration date can be at most %(latest)s UTC (%(reason)s).")
+            % {"latest": f"{latest:%Y-%m-%d %H:%M}", "reason": reason},
             field="expires_at",
         )
 
@@ -147,32 +158,37 @@ def api_key_create(
 
     now = timezone.now()
     if created_by_key is not None and created_by_key.project_id != project.pk:
-        raise ApiKeyError("A key can only create keys in its own project.", code="forbidden")
+        raise ApiKeyError(gettext("A key can only create keys in its own project."), code="forbidden")
     grantable = grantable_permissions(user=created_by, key=created_by_key, project=project)
     if catalog.CREATE_API_KEYS not in grantable:
         raise ApiKeyError(
-            f"Creating API keys needs the permission {catalog.CREATE_API_KEYS}.", code="forbidden"
+            gettext("Creating API keys needs the permission %(codename)s.") % {"codename": catalog.CREATE_API_KEYS},
+            code="forbidden",
         )
 
     name = (name or "").strip()
     if not name:
-        raise ApiKeyError("A name is required.", field="name")
+        raise ApiKeyError(gettext("A name is required."), field="name")
     if len(name) > 100:
-        raise ApiKeyError("The name can be at most 100 characters.", field="name")
+        raise ApiKeyError(gettext("The name can be at most 100 characters."), field="name")
     description = (description or "").strip()
     if len(description) > 1000:
-        raise ApiKeyError("The description can be at most 1000 characters.", field="description")
+        raise ApiKeyError(gettext("The description can be at most 1000 characters."), field="description")
     tags = clean_tags(tags)
     if isinstance(permissions, str) or not all(isinstance(p, str) for p in permissions):
-        raise ApiKeyError("Permissions must be a list of codenames.", field="permissions")
+        raise ApiKeyError(gettext("Permissions must be a list of codenames."), field="permissions")
     requested = list(dict.fromkeys(permissions))
     if not requested:
-        raise ApiKeyError("Choose at least one permission.", field="permissions")
+        raise ApiKeyError(gettext("Choose at least one permission."), field="permissions")
     if unknown := [p for p in requested if p not in catalog.CODENAMES]:
-        raise ApiKeyError(f"Unknown permission: {', '.join(sorted(unknown))[:300]}.", field="permissions")
+        raise ApiKeyError(
+            gettext("Unknown permission: %(codes)s.") % {"codes": ", ".join(sorted(unknown))[:300]},
+            field="permissions",
+        )
     if not_held := [p for p in requested if p not in grantable]:
         raise ApiKeyError(
-            f"You cannot grant permissions you do not hold in this project: {', '.join(sorted(not_held))}.",
+            gettext("You cannot grant permissions you do not hold in this project: %(codes)s.")
+            % {"codes": ", ".join(sorted(not_held))},
             field="permissions",
             code="forbidden",
         )
@@ -186,13 +202,20 @@ def api_key_create(
         with transaction.atomic():
             if ticket is not None and not _consume_ticket(ticket, created_by, now):
                 raise ApiKeyError(
-                    "This form was already submitted, so no second key was created. "
-                    "The secret of a key is shown only once, right after creation.",
+                    gettext(
+                        "This form was already submitted, so no second key was created. "
+                        "The secret of a key is shown only once, right after creation."
+                    ),
                     code="already_submitted",
                 )
-            if ApiKey.objects.filter(project=project, name=name, revoked_at__isnull=True).exists():
+            # Names are unique among the project's active keys, and whether a
+            # key is active depends on the clock, so no unique index can say
+            # it: creations in one project are serialized by a lock on its row
+            # (SQLite serializes all writes anyway).
+            list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
+            if ApiKey.objects.filter(project=project, name=name).active(now).exists():
                 raise ApiKeyError(
-                    "An active API key with this name already exists in this project.", field="name"
+                    gettext("An active API key with this name already exists in this project."), field="name"
                 )
             api_key = ApiKey.objects.create(
                 public_id=generated.public_id,
@@ -213,7 +236,7 @@ def api_key_create(
     except IntegrityError:
         # Lost a race for the name with a parallel request.
         raise ApiKeyError(
-            "An active API key with this name already exists in this project.", field="name"
+            gettext("An active API key with this name already exists in this project."), field="name"
         ) from None
     return CreatedKey(api_key=api_key, secret=generated.raw)
 

@@ -437,3 +437,16 @@ def test_mistyped_real_key_costs_no_query(project, django_assert_num_queries):
 
     with django_assert_num_queries(0):
         assert services.api_key_authenticate(mistyped).error == "invalid"
+
+
+def test_name_of_an_expired_key_can_be_reused(project, admin_user):
+    from tests.factories import expired_api_key
+
+    expired = expired_api_key(project=project, name="ci-deploy")
+
+    created = services.api_key_create(
+        project=project, name="ci-deploy", permissions=[catalog.READ_PROJECT], created_by=admin_user
+    )
+
+    assert created.api_key.name == expired.name
+    assert services.api_key_authenticate(expired.secret).error == "expired"
