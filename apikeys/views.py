@@ -7,13 +7,14 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
 from apikeys import services
 from config.http import client_ip, no_store
 from apikeys.forms import ApiKeyCreateForm, KeyFilterForm
-from apikeys.models import ApiKey
+from apikeys.models import ApiKey, Status
 from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
@@ -35,12 +36,17 @@ def _load_project_for_listing(request: HttpRequest, slug: str) -> tuple[Project,
 @require_GET
 def key_list(request: HttpRequest, slug: str):
     project, can_manage = _load_project_for_listing(request, slug)
-    filters = KeyFilterForm(request.GET)
-    keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key", "revoked_by")
-    status = q = ""
-    if filters.is_valid():
-        status, q = filters.cleaned_data["status"], filters.cleaned_data["q"]
-        keys = keys.with_status(status).search(q)
+    # Each filter stands on its own: a bad status must not drop the search.
+    status = request.GET.get("status", "")
+    status = status if status in Status.values else ""
+    q = request.GET.get("q", "").strip()[:100]
+    filters = KeyFilterForm(initial={"status": status, "q": q})
+    keys = (
+        ApiKey.objects.filter(project=project)
+        .select_related("created_by", "created_by_key", "revoked_by")
+        .with_status(status)
+        .search(q)
+    )
     page = Paginator(keys, per_page=25).get_page(request.GET.get("page"))
     context = project_tabs(request, project, "api_keys")
     context.update(
@@ -158,7 +164,10 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
         return render(request, template, context)
 
     revoked = services.api_key_revoke(api_key=api_key, revoked_by=request.user, ip_address=client_ip(request))
-    text = f"API key “{api_key.name}” was revoked." if revoked else f"API key “{api_key.name}” was already revoked."
+    if revoked:
+        text = gettext("API key “%(name)s” was revoked.") % {"name": api_key.name}
+    else:
+        text = gettext("API key “%(name)s” was already revoked.") % {"name": api_key.name}
     if request.htmx:
         context["announcement"] = text
         response = render(request, "apikeys/_key_row.html", context)

@@ -402,6 +402,22 @@ def test_unknown_status_filter_is_ignored(client, project, admin_user, assorted_
     assert len(entries(response)) == 5
 
 
+def test_unknown_status_does_not_drop_the_search(client, project, admin_user, assorted_keys):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, status="bogus", q="alp"))
+
+    assert {row.find("h3").text() for row in entries(response)} == {"alpha"}
+
+
+def test_overlong_search_is_cut_not_ignored(client, project, admin_user, assorted_keys):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project, q="beta" + " " * 200, status="active"))
+
+    assert {row.find("h3").text() for row in entries(response)} == {"beta"}
+
+
 def test_keys_of_other_projects_are_not_listed(client, project, other_project, admin_user):
     ApiKeyFactory(project=other_project, name="foreign")
     mine = ApiKeyFactory(project=project, name="mine")
