@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.template.response import TemplateResponse
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, gettext_lazy as _
 
 from apikeys import services
 from apikeys.models import ApiKey, AuditEvent, Status
@@ -12,7 +14,7 @@ from projects.models import Project
 
 
 class StatusFilter(admin.SimpleListFilter):
-    title = "status"
+    title = _("status")
     parameter_name = "status"
 
     def lookups(self, request, model_admin):
@@ -27,15 +29,24 @@ class StatusFilter(admin.SimpleListFilter):
 class AdminApiKeyCreateForm(forms.Form):
     """The admin's way in: validated here, created by the service like everywhere else."""
 
-    project = forms.ModelChoiceField(queryset=Project.objects.all())
-    name = forms.CharField(max_length=100)
-    description = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    tags = forms.CharField(max_length=400, required=False, help_text="Comma-separated short labels.")
+    project = forms.ModelChoiceField(label=_("Project"), queryset=Project.objects.all())
+    name = forms.CharField(label=_("Name"), max_length=100)
+    description = forms.CharField(
+        label=_("Description"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    tags = forms.CharField(
+        label=_("Tags"), max_length=400, required=False, help_text=_("Comma-separated short labels.")
+    )
     expires_at = forms.DateTimeField(
-        required=False, help_text="Optional, for example 2030-01-31 00:00 (UTC). Leave empty for no expiry."
+        label=_("Expires at"),
+        required=False,
+        help_text=_("Optional, for example 2030-01-31 00:00 (UTC). Leave empty for no expiry."),
     )
     permissions = forms.MultipleChoiceField(
-        choices=[(p.codename, f"{p.group}: {p.label} ({p.codename})") for p in catalog.CATALOG],
+        label=_("Permissions"),
+        choices=[
+            (p.codename, format_lazy("{}: {} ({})", p.group, p.display_label, p.codename)) for p in catalog.CATALOG
+        ],
         widget=forms.CheckboxSelectMultiple,
     )
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
@@ -58,15 +69,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
         # Every field: a key is what it was created as.
         return self.fields
 
-    @admin.display(description="Key")
+    @admin.display(description=_("Key"))
     def masked_key(self, obj: ApiKey) -> str:
         return obj.masked
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status_display(self, obj: ApiKey) -> str:
         return obj.status().label
 
-    @admin.display(description="Permissions")
+    @admin.display(description=_("Permissions"))
     def permission_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.permissions)
 
@@ -74,7 +85,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return False  # keys are revoked, never deleted (audit)
 
     def save_model(self, request, obj, form, change):
-        raise PermissionDenied("API keys cannot be edited.")
+        raise PermissionDenied(gettext("API keys cannot be edited."))
 
     # -- adding goes through the service and shows the secret once ----------
     def add_view(self, request, form_url="", extra_context=None):
@@ -102,7 +113,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                     context = {
                         **self.admin_site.each_context(request),
                         "opts": self.opts,
-                        "title": "API key created",
+                        "title": gettext("API key created"),
                         "api_key": created.api_key,
                         "secret": created.secret,
                     }
@@ -114,21 +125,21 @@ class ApiKeyAdmin(admin.ModelAdmin):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": "Add API key",
+            "title": gettext("Add API key"),
             "form": form,
             "creation_disabled_reason": services.creation_disabled_reason(),
         }
         return no_store(TemplateResponse(request, "admin/apikeys/apikey/add.html", context).render())
 
     # -- revoke with a confirmation step ------------------------------------
-    @admin.action(description="Revoke selected API keys", permissions=["change"])
+    @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
     def revoke_selected(self, request, queryset):
         keys = list(queryset.select_related("project"))
         if request.POST.get("confirm") != "yes":
             context = {
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
-                "title": "Revoke API keys?",
+                "title": gettext("Revoke API keys?"),
                 "keys": keys,
                 "active_keys": [k for k in keys if not k.is_revoked],
                 "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
@@ -139,7 +150,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 services.api_key_revoke(api_key=key, revoked_by=request.user, ip_address=client_ip(request))
                 for key in keys
             )
-        self.message_user(request, f"Revoked {revoked} API key(s).", messages.SUCCESS)
+        self.message_user(request, gettext("Revoked %(count)s API key(s).") % {"count": revoked}, messages.SUCCESS)
         return None
 
 

@@ -3,6 +3,7 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.conf import settings
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _, ngettext
 
 from apikeys.models import Status
 from apikeys.services import ApiKeyError, clean_tags
@@ -14,25 +15,30 @@ QUICK_EXPIRY_DAYS = (30, 90, 365)
 class ApiKeyCreateForm(forms.Form):
     """Validates the create form; the service decides and writes."""
 
-    name = forms.CharField(max_length=100, strip=True)
-    description = forms.CharField(max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    name = forms.CharField(label=_("Name"), max_length=100, strip=True)
+    description = forms.CharField(
+        label=_("Description"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
     tags = forms.CharField(
+        label=_("Tags"),
         max_length=400,
         required=False,
-        help_text="Comma-separated short labels, for example: ci, production.",
+        help_text=_("Comma-separated short labels, for example: ci, production."),
     )
-    expiration = forms.ChoiceField(widget=forms.RadioSelect)
+    expiration = forms.ChoiceField(label=_("Expiration"), widget=forms.RadioSelect)
     expires_on = forms.DateField(
+        label=_("Expires on"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text="The key stops working at the end of this day (UTC).",
+        help_text=_("The key stops working at the end of this day (UTC)."),
     )
     permissions = forms.MultipleChoiceField(
-        choices=[(p.codename, p.label) for p in catalog.CATALOG],
+        label=_("Permissions"),
+        choices=[(p.codename, p.display_label) for p in catalog.CATALOG],
         widget=forms.CheckboxSelectMultiple,
         error_messages={
-            "required": "Choose at least one permission.",
-            "invalid_choice": "%(value)s is not a permission of this cloud.",
+            "required": _("Choose at least one permission."),
+            "invalid_choice": _("%(value)s is not a permission of this cloud."),
         },
     )
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
@@ -40,10 +46,13 @@ class ApiKeyCreateForm(forms.Form):
     def __init__(self, *args, grantable: frozenset[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.grantable = grantable
-        choices = [(str(days), f"{days} days") for days in QUICK_EXPIRY_DAYS]
-        choices.append(("custom", "On a date"))
+        choices = [
+            (str(days), ngettext("%(days)s day", "%(days)s days", days) % {"days": days})
+            for days in QUICK_EXPIRY_DAYS
+        ]
+        choices.append(("custom", _("On a date")))
         if not (settings.API_KEY_REQUIRE_EXPIRY or settings.API_KEY_MAX_LIFETIME_DAYS):
-            choices.append(("never", "Never"))
+            choices.append(("never", _("Never")))
         self.fields["expiration"].choices = choices
         self.fields["expiration"].initial = "90"
 
@@ -58,7 +67,7 @@ class ApiKeyCreateForm(forms.Form):
         # The page only offers what the user holds; a forged post gets told.
         if refused := [code for code in chosen if code not in self.grantable]:
             raise forms.ValidationError(
-                "You cannot grant permissions you do not hold in this project: %(codes)s.",
+                _("You cannot grant permissions you do not hold in this project: %(codes)s."),
                 params={"codes": ", ".join(refused)},
             )
         return chosen
@@ -72,7 +81,7 @@ class ApiKeyCreateForm(forms.Form):
         elif choice == "custom":
             day = data.get("expires_on")
             if day is None:
-                self.add_error("expires_on", "Pick the date on which the key expires.")
+                self.add_error("expires_on", _("Pick the date on which the key expires."))
             else:
                 data["expires_at"] = datetime.combine(day, time.max, tzinfo=timezone.get_current_timezone())
         elif choice:
@@ -89,7 +98,7 @@ class ApiKeyCreateForm(forms.Form):
 
 
 class KeyFilterForm(forms.Form):
-    STATUS_CHOICES = [("", "All statuses"), *Status.choices]
+    STATUS_CHOICES = [("", _("All statuses")), *Status.choices]
 
-    status = forms.ChoiceField(choices=STATUS_CHOICES, required=False)
-    q = forms.CharField(max_length=100, required=False, label="Search")
+    status = forms.ChoiceField(label=_("Status"), choices=STATUS_CHOICES, required=False)
+    q = forms.CharField(max_length=100, required=False, label=_("Search"))

@@ -1,9 +1,12 @@
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path, re_path
 from django.views.generic import RedirectView
+from django.views.i18n import set_language
 
+from apikeys import api
 from projects import views as project_views
 
 urlpatterns = [
@@ -12,11 +15,16 @@ urlpatterns = [
     # Log-in and log-out
     path("accounts/login/", project_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # Language switcher: django.conf.urls.i18n's one view, open to logged-out
+    # users too (the log-in page has the switcher).
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     # Console
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False)),
     path("projects/", include("projects.urls")),
     path("projects/<slug:slug>/api-keys/", include("apikeys.urls")),
     # Programmatic API
     path("api/v1/", include("apikeys.api_urls")),
+    # Anything else under /api/ (an unknown path, a slug the routes refuse): a JSON 404.
+    re_path(r"^api/", api.not_found),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -3,6 +3,7 @@
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext
 
 from projects import catalog
 from projects.backends import project_permissions
@@ -25,4 +26,7 @@ def get_project_or_404(request, slug: str, codename: str | None = None) -> Proje
 
 
 def missing_permission_message(codename: str) -> str:
-    return f"You need the permission “{catalog.label(codename)}” ({codename}) in this project."
+    return gettext("You need the permission “%(label)s” (%(codename)s) in this project.") % {
+        "label": gettext(catalog.label(codename)),
+        "codename": codename,
+    }

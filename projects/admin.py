@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from projects.models import Membership, Project, Role, catalog_permissions
 
@@ -26,7 +27,7 @@ class RoleAdmin(admin.ModelAdmin):
     search_fields = ["name"]
     filter_horizontal = ["permissions"]
 
-    @admin.display(description="Permissions")
+    @admin.display(description=_("Permissions"))
     def permission_count(self, role: Role) -> int:
         return role.permissions.count()
 

@@ -8,20 +8,31 @@ provider's real names; keep them exactly.
 
 from dataclasses import dataclass
 
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy, gettext_noop
+
 
 @dataclass(frozen=True)
 class CatalogPermission:
     codename: str
+    # Plain English: it is also Django's Permission.name (Meta.permissions,
+    # migrations), which must stay a str. Pages show `display_label`.
     label: str
-    group: str
+    group: str | Promise
 
     @property
     def perm(self) -> str:
         """The dotted name Django's has_perm() expects."""
         return f"projects.{self.codename}"
 
+    @property
+    def display_label(self) -> Promise:
+        """The label in the active language (lazy, so it is safe in class-level form choices)."""
+        return gettext_lazy(self.label)
 
-PROJECT = "Project"
+
+# Service names are product names and stay as they are; "Project" is a word.
+PROJECT = gettext_lazy("Project")
 OPENSTACK = "OpenStack"
 METAKUBE = "MetaKube"
 DBAAS = "DBaaS"
@@ -34,30 +45,30 @@ READ_API_KEYS = "can_read_api_keys_in_project"
 READ_PROJECT = "can_read_project_in_project"
 
 CATALOG: tuple[CatalogPermission, ...] = (
-    CatalogPermission("can_become_administrator_in_project", "Become administrator of the project", PROJECT),
-    CatalogPermission("can_crud_permissions_in_project", "Manage members and their permissions", PROJECT),
-    CatalogPermission(READ_PROJECT, "View the project", PROJECT),
-    CatalogPermission("can_delete_project_in_project", "Delete the project", PROJECT),
-    CatalogPermission(CREATE_API_KEYS, "API Key Creation Permission: view, create and revoke API keys", PROJECT),
-    CatalogPermission(READ_API_KEYS, "View API keys (read-only)", PROJECT),
-    CatalogPermission("can_become_viewer_in_openstack", "OpenStack viewer", OPENSTACK),
-    CatalogPermission("can_become_editor_in_openstack", "OpenStack editor", OPENSTACK),
-    CatalogPermission("can_create_clusters_in_metakube", "Create clusters", METAKUBE),
-    CatalogPermission("can_read_clusters_in_metakube", "View clusters", METAKUBE),
-    CatalogPermission("can_update_clusters_in_metakube", "Update clusters", METAKUBE),
-    CatalogPermission("can_delete_clusters_in_metakube", "Delete clusters", METAKUBE),
-    CatalogPermission("can_create_ssh_keys_in_metakube", "Create SSH keys", METAKUBE),
-    CatalogPermission("can_read_ssh_keys_in_metakube", "View SSH keys", METAKUBE),
-    CatalogPermission("can_update_ssh_keys_in_metakube", "Update SSH keys", METAKUBE),
-    CatalogPermission("can_delete_ssh_keys_in_metakube", "Delete SSH keys", METAKUBE),
-    CatalogPermission("can_create_databases_in_dbaas", "Create databases", DBAAS),
-    CatalogPermission("can_read_databases_in_dbaas", "View databases", DBAAS),
-    CatalogPermission("can_update_databases_in_dbaas", "Update databases", DBAAS),
-    CatalogPermission("can_delete_databases_in_dbaas", "Delete databases", DBAAS),
-    CatalogPermission("can_read_backups_from_databases_in_dbaas", "View database backups", DBAAS),
-    CatalogPermission("can_become_reader_in_observability", "Observability reader", OBSERVABILITY),
-    CatalogPermission("can_become_editor_in_observability", "Observability editor", OBSERVABILITY),
-    CatalogPermission("can_become_admin_in_observability", "Observability admin", OBSERVABILITY),
+    CatalogPermission("can_become_administrator_in_project", gettext_noop("Become administrator of the project"), PROJECT),
+    CatalogPermission("can_crud_permissions_in_project", gettext_noop("Manage members and their permissions"), PROJECT),
+    CatalogPermission(READ_PROJECT, gettext_noop("View the project"), PROJECT),
+    CatalogPermission("can_delete_project_in_project", gettext_noop("Delete the project"), PROJECT),
+    CatalogPermission(CREATE_API_KEYS, gettext_noop("API Key Creation Permission: view, create and revoke API keys"), PROJECT),
+    CatalogPermission(READ_API_KEYS, gettext_noop("View API keys (read-only)"), PROJECT),
+    CatalogPermission("can_become_viewer_in_openstack", gettext_noop("OpenStack viewer"), OPENSTACK),
+    CatalogPermission("can_become_editor_in_openstack", gettext_noop("OpenStack editor"), OPENSTACK),
+    CatalogPermission("can_create_clusters_in_metakube", gettext_noop("Create clusters"), METAKUBE),
+    CatalogPermission("can_read_clusters_in_metakube", gettext_noop("View clusters"), METAKUBE),
+    CatalogPermission("can_update_clusters_in_metakube", gettext_noop("Update clusters"), METAKUBE),
+    CatalogPermission("can_delete_clusters_in_metakube", gettext_noop("Delete clusters"), METAKUBE),
+    CatalogPermission("can_create_ssh_keys_in_metakube", gettext_noop("Create SSH keys"), METAKUBE),
+    CatalogPermission("can_read_ssh_keys_in_metakube", gettext_noop("View SSH keys"), METAKUBE),
+    CatalogPermission("can_update_ssh_keys_in_metakube", gettext_noop("Update SSH keys"), METAKUBE),
+    CatalogPermission("can_delete_ssh_keys_in_metakube", gettext_noop("Delete SSH keys"), METAKUBE),
+    CatalogPermission("can_create_databases_in_dbaas", gettext_noop("Create databases"), DBAAS),
+    CatalogPermission("can_read_databases_in_dbaas", gettext_noop("View databases"), DBAAS),
+    CatalogPermission("can_update_databases_in_dbaas", gettext_noop("Update databases"), DBAAS),
+    CatalogPermission("can_delete_databases_in_dbaas", gettext_noop("Delete databases"), DBAAS),
+    CatalogPermission("can_read_backups_from_databases_in_dbaas", gettext_noop("View database backups"), DBAAS),
+    CatalogPermission("can_become_reader_in_observability", gettext_noop("Observability reader"), OBSERVABILITY),
+    CatalogPermission("can_become_editor_in_observability", gettext_noop("Observability editor"), OBSERVABILITY),
+    CatalogPermission("can_become_admin_in_observability", gettext_noop("Observability admin"), OBSERVABILITY),
 )
 
 BY_CODENAME: dict[str, CatalogPermission] = {p.codename: p for p in CATALOG}

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -88,9 +89,10 @@ class LoginView(auth_views.LoginView):
             # An unbound form: validating it would check the password.
             form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
             minutes = max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
-            context = self.get_context_data(
-                form=form, throttled=f"Too many failed log-in attempts. Try again in {minutes} minutes."
-            )
+            throttled = gettext("Too many failed log-in attempts. Try again in %(minutes)s minutes.") % {
+                "minutes": minutes
+            }
+            context = self.get_context_data(form=form, throttled=throttled)
             return self.render_to_response(context, status=429)
         return super().post(request, *args, **kwargs)
 
