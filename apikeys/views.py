@@ -1,9 +1,11 @@
+import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,6 +21,8 @@ from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
 from projects.views import project_tabs
+
+logger = logging.getLogger(__name__)
 
 CREATE = f"projects.{catalog.CREATE_API_KEYS}"
 READ = f"projects.{catalog.READ_API_KEYS}"
@@ -89,6 +93,7 @@ def key_create(request: HttpRequest, slug: str):
         return no_store(render(request, "apikeys/key_create.html", context, status=403))
 
     grantable = services.grantable_permissions(user=request.user, project=project)
+    status = 200
     if request.method == "POST":
         form = ApiKeyCreateForm(request.POST, grantable=grantable)
         if form.is_valid():
@@ -110,6 +115,18 @@ def key_create(request: HttpRequest, slug: str):
                     messages.warning(request, error.message)
                     return redirect("apikeys:list", slug=project.slug)
                 form.add_error(error.field if error.field in form.fields else None, error.message)
+            except (DatabaseError, InterfaceError):  # InterfaceError: the connection was lost
+                # The service's transaction rolled back, the ticket with it: the
+                # same form can be sent again. Say so instead of a 500.
+                logger.exception("Creating an API key failed in the database; nothing was saved.")
+                form.add_error(
+                    None,
+                    gettext(
+                        "The key could not be created because of a temporary problem. "
+                        "Nothing was saved; please try again."
+                    ),
+                )
+                status = 503
             else:
                 return _secret_page(request, project, created)
     else:
@@ -119,14 +136,25 @@ def key_create(request: HttpRequest, slug: str):
     context.update(
         form=form,
         manage_warning_codename=catalog.CREATE_API_KEYS,
+        read_only_codenames=" ".join(sorted(grantable & catalog.READ_ONLY)),
         ungrantable=[p for p in catalog.CATALOG if p.codename not in grantable],
         prefilled_from=form.initial.get("_from"),
     )
-    return no_store(render(request, "apikeys/key_create.html", context))
+    return no_store(render(request, "apikeys/key_create.html", context, status=status))
+
+
+PRESETS = {
+    # ?preset=… works without JavaScript; console.js applies the same in place.
+    "read": lambda grantable: [p.codename for p in catalog.CATALOG if p.codename in grantable & catalog.READ_ONLY],
+    "all": lambda grantable: [p.codename for p in catalog.CATALOG if p.codename in grantable],
+}
 
 
 def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) -> dict:
-    """Initial values from ?from=<public id>: "create a new key with these permissions"."""
+    """Initial values from ?preset=read|all, or from ?from=<public id>:
+    "create a new key with these permissions"."""
+    if preset := PRESETS.get(request.GET.get("preset", "")):
+        return {"permissions": preset(grantable)}
     source_id = request.GET.get("from", "")
     if not source_id:
         return {}

@@ -95,6 +95,10 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
 }
 
 
+# The "Read only" preset of the create form: what a Viewer holds.
+READ_ONLY: frozenset[str] = frozenset(DEFAULT_ROLES[VIEWER])
+
+
 def grouped(codenames) -> list[tuple[str, list[CatalogPermission]]]:
     """The given codenames as catalog entries grouped by service, in catalog order."""
     wanted = set(codenames)

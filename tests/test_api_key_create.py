@@ -477,3 +477,40 @@ def test_creation_is_audited_with_the_client_address(client, project, admin_user
     assert event.actor_user == admin_user
     assert event.ip_address == "198.51.100.4"
     assert event.api_key == ApiKey.objects.get()
+
+
+# -- presets and the summary ---------------------------------------------------------
+
+
+def checked(response) -> list[str]:
+    return [box.attrs["value"] for box in parse(response).find_all("input", name="permissions") if "checked" in box.attrs]
+
+
+def test_read_only_preset_ticks_only_the_read_permissions_the_user_may_grant(client, project, member_user):
+    client.force_login(member_user)
+
+    response = client.get(create_url(project) + "?preset=read")
+
+    assert checked(response) == [p.codename for p in catalog.CATALOG if p.codename in catalog.READ_ONLY]
+    assert all(code.startswith("can_read_") or code.startswith("can_become_") for code in checked(response))
+
+
+def test_everything_preset_ticks_exactly_what_the_user_holds(client, project, member_user):
+    client.force_login(member_user)
+
+    response = client.get(create_url(project) + "?preset=all")
+
+    assert checked(response) == offered(response)
+    assert "can_delete_project_in_project" not in checked(response)
+
+
+def test_summary_lists_the_chosen_permissions_before_create(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project)
+    data["name"] = ""  # invalid: the form comes back with the choices kept
+
+    response = client.post(create_url(project), data)
+
+    summary = parse(response).by_id("permission-summary")
+    assert summary is not None and catalog.READ_PROJECT in summary.text()
+    assert "No permission selected" in parse(client.get(create_url(project))).by_id("permission-summary").text()

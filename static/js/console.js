@@ -50,11 +50,38 @@
   });
 
   // After a revoke, the row is swapped in place; close the dialog.
-  document.addEventListener("apikeys:revoked", function () {
+  let revokedRow = null;
+  document.addEventListener("apikeys:revoked", function (event) {
+    revokedRow = event.detail && event.detail.public_id ? "key-" + event.detail.public_id : null;
     const dialog = document.getElementById("revoke-dialog");
     if (dialog) {
       lastOpener = null;
       closeDialog(dialog);
+    }
+  });
+
+  // Once the new row is in: announce the result through the page's live
+  // region (#messages exists from the start, so screen readers read changes to
+  // it; a status element swapped in with its text often is not read), and put
+  // focus on the entry, as its Revoke link is gone.
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!revokedRow) return;
+    const row = document.getElementById(revokedRow);
+    revokedRow = null;
+    if (!row) return;
+    const status = row.querySelector('[role="status"]');
+    const messages = document.getElementById("messages");
+    if (status && messages) {
+      const message = document.createElement("p");
+      message.className = "message message-success";
+      message.textContent = status.textContent;
+      status.remove();
+      messages.replaceChildren(message);
+    }
+    const heading = row.querySelector(".key-name");
+    if (heading) {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
     }
   });
 
@@ -98,6 +125,46 @@
     if (warning) warning.hidden = !(manage && manage.checked);
   }
 
+  // -- The summary of the chosen permissions, shown before Create --
+  function syncSummary() {
+    const summary = document.getElementById("permission-summary");
+    if (!summary) return;
+    const chosen = Array.prototype.map.call(
+      document.querySelectorAll('input[name="permissions"]:checked'),
+      function (box) { return box.value; }
+    );
+    const line = document.createElement("p");
+    if (chosen.length) {
+      const label = document.createElement("strong");
+      label.textContent = summary.dataset.countText + " ";
+      line.appendChild(label);
+      chosen.forEach(function (code) {
+        const item = document.createElement("code");
+        item.className = "perm";
+        item.textContent = code;
+        line.appendChild(item);
+        line.appendChild(document.createTextNode(" "));
+      });
+    } else {
+      line.textContent = summary.dataset.emptyText;
+    }
+    summary.replaceChildren(line);
+  }
+
+  // -- Presets: applied in place, keeping what was typed (links work without JS) --
+  document.addEventListener("click", function (event) {
+    const preset = event.target.closest("[data-preset]");
+    if (!preset) return;
+    event.preventDefault();
+    const wanted = preset.dataset.preset === "*" ? null : preset.dataset.preset.split(" ").filter(Boolean);
+    document.querySelectorAll('input[name="permissions"]').forEach(function (box) {
+      box.checked = wanted === null || wanted.indexOf(box.value) !== -1;
+    });
+    document.querySelectorAll("[data-group]").forEach(syncGroup);
+    syncWarning();
+    syncSummary();
+  });
+
   document.addEventListener("change", function (event) {
     const target = event.target;
     const fieldset = target.closest && target.closest("[data-group]");
@@ -109,6 +176,7 @@
     }
     syncGroup(fieldset);
     syncWarning();
+    syncSummary();
   });
 
   document.addEventListener("DOMContentLoaded", function () {
