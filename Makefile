@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve bench install clean check
+.PHONY: run test serve bench install clean check messages screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# axe-core (npm, test-only) for the accessibility tests. A prerequisite of
+# `test` only where npm exists; without it those tests skip (fail under CI).
+NPM := $(shell command -v npm 2>/dev/null)
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NODE_STAMP)
 
 # The demo on SQLite: migrate, load the demo data, serve.
 run: export DJANGO_DEBUG ?= 1
@@ -26,8 +34,12 @@ run: $(STAMP)
 test: export DJANGO_SECRET_KEY ?= test-only-secret-key-not-for-deployment
 test: export API_KEY_PEPPERS ?= t2:test-only-pepper-version-two,t1:test-only-pepper-version-one
 test: export DJANGO_SECURE ?= 0
-test: $(STAMP)
+test: $(STAMP) $(if $(NPM),$(NODE_STAMP))
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Console screenshots (full pages, chromium) into docs/screenshots/.
+screenshots:
+	SCREENSHOTS=1 $(MAKE) test PYTEST_ARGS="tests/e2e/test_screenshots.py -q"
 
 # Production: gunicorn (WEB_CONCURRENCY workers on PORT), DEBUG off, static
 # files collected and served compressed and hashed by whitenoise. Needs
@@ -42,9 +54,16 @@ serve: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 
+# Translations (needs GNU gettext): extract every marked string into
+# locale/de/LC_MESSAGES/django.po, then compile django.mo. Both are committed,
+# so run, test and serve need no gettext.
+messages: $(STAMP)
+	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l de --ignore=.venv --ignore=tests --ignore=benchmarks --ignore=build --ignore=staticfiles --ignore=node_modules
+	DJANGO_DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
+
 check: $(STAMP)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py check
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 clean:
-	rm -rf $(VENV) staticfiles db.sqlite3
+	rm -rf $(VENV) node_modules staticfiles db.sqlite3

@@ -94,3 +94,41 @@ def nojs_page(browser, live_server, demo):
     context = _new_context(browser, live_server, java_script_enabled=False)
     yield context.new_page()
     context.close()
+
+
+@pytest.fixture
+def demo_keys(demo):
+    """Keys of the demo project in each status: active (one used recently),
+    expires soon, expired (made through the service with an earlier clock) and
+    revoked. Returns them by status."""
+    from datetime import timedelta
+
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from apikeys import services
+    from projects import catalog
+    from projects.models import Project
+    from tests.factories import ApiKeyFactory, expired_api_key
+
+    alice = get_user_model().objects.get(username="alice")
+    project = Project.objects.get(slug="demo")
+    now = timezone.now()
+    made = {
+        "active": ApiKeyFactory(
+            project=project, created_by=alice, name="ci-deploy", description="Deploys main from CI.",
+            tags=["ci", "production"], permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS],
+        ),
+        "expires_soon": ApiKeyFactory(
+            project=project, created_by=alice, name="nightly-report", description="Weekly usage report.",
+            tags=["reporting"], expires_at=now + timedelta(days=3),
+        ),
+        "expired": expired_api_key(project=project, created_by=alice, name="old-import", tags=["migration"]),
+        "revoked": ApiKeyFactory(
+            project=project, created_by=alice, name="leaked-laptop", description="Replaced after a laptop was lost.",
+            tags=["laptop"],
+        ),
+    }
+    services.touch_last_used(made["active"], now - timedelta(hours=2))
+    services.api_key_revoke(api_key=made["revoked"], revoked_by=alice)
+    return made

@@ -1,0 +1,254 @@
+"""End-to-end: automated accessibility checks with axe-core (SPEC §4, "Accessible").
+
+axe-core comes from npm (package.json; `make test` runs `npm ci` where npm
+exists) and is injected into each page with Playwright. Our pages send a strict
+Content-Security-Policy, so these tests use a context with `bypass_csp=True`.
+Every page of the click path must have no "serious" or "critical" violation.
+
+Also here: the htmx revoke result reaches the page's live region, focus in and
+after the revoke dialog, visible focus, and no horizontal scrolling at 375 px.
+"""
+
+import re
+from pathlib import Path
+
+import pytest
+from django.conf import settings as django_settings
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import _new_context, _unavailable
+from tests.e2e.test_console import CREATE_KEYS, create_key, key_row, log_in
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+BLOCKING = {"serious", "critical"}
+
+
+# -- fixtures and helpers --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    if not AXE.is_file():
+        _unavailable(f"{AXE} not found: run `npm ci` (or `make test` with npm installed) for the accessibility tests")
+    return AXE
+
+
+@pytest.fixture
+def a11y_page(browser, live_server, demo, axe_script):
+    """A page whose context ignores our CSP, so axe-core can be injected."""
+    context = _new_context(browser, live_server, bypass_csp=True)
+    yield context.new_page()
+    context.close()
+
+
+def axe_violations(page: Page) -> list[dict]:
+    """Inject axe-core (again after each navigation) and run it on the page."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => {
+            const results = await axe.run(document, {resultTypes: ["violations"]});
+            return results.violations.map(v => ({
+                id: v.id, impact: v.impact, help: v.help,
+                targets: v.nodes.map(n => n.target.join(" ")),
+            }));
+        }"""
+    )
+
+
+def assert_accessible(page: Page, what: str) -> None:
+    blocking = [v for v in axe_violations(page) if v["impact"] in BLOCKING]
+    report = "\n".join(
+        f"- {v['id']} ({v['impact']}): {v['help']}\n    targets: {', '.join(v['targets'][:8])}" for v in blocking
+    )
+    assert not blocking, f"axe found serious/critical violations on {what}:\n{report}"
+
+
+def open_revoke_dialog(page: Page, name: str):
+    page.goto("/projects/demo/api-keys/")
+    key_row(page, name).get_by_role("link", name=re.compile(r"^Revoke")).click()
+    dialog = page.get_by_role("dialog", name="Revoke API Key")
+    expect(dialog).to_be_visible()
+    page.wait_for_function(
+        "() => { const d = document.getElementById('revoke-dialog');"
+        " return d && d.open && d.contains(document.activeElement); }"
+    )
+    return dialog
+
+
+# -- axe on every page of the click path -----------------------------------------
+
+
+def test_axe_login_page(a11y_page: Page):
+    a11y_page.goto("/accounts/login/")
+    assert_accessible(a11y_page, "the log-in page")
+
+
+def test_axe_login_page_with_an_error(a11y_page: Page):
+    a11y_page.goto("/accounts/login/")
+    a11y_page.get_by_label("Username").fill("alice")
+    a11y_page.get_by_label("Password").fill("wrong")
+    a11y_page.get_by_role("button", name="Log in").click()
+    expect(a11y_page.get_by_role("alert")).to_be_visible()
+    assert_accessible(a11y_page, "the log-in page with an error")
+
+
+def test_axe_projects_and_overview(a11y_page: Page):
+    log_in(a11y_page, "alice")
+    assert_accessible(a11y_page, "/projects/")
+    a11y_page.goto("/projects/demo/")
+    assert_accessible(a11y_page, "the project overview")
+
+
+def test_axe_api_keys_tab(a11y_page: Page, demo_keys):
+    log_in(a11y_page, "alice")
+    a11y_page.goto("/projects/demo/api-keys/")
+    for name, status in (("ci-deploy", "Active"), ("nightly-report", "Expires soon"),
+                         ("old-import", "Expired"), ("leaked-laptop", "Revoked")):
+        expect(key_row(a11y_page, name).get_by_test_id("status")).to_have_text(status)
+    assert_accessible(a11y_page, "the API Keys tab")
+
+
+def test_axe_api_keys_tab_empty_and_filtered(a11y_page: Page):
+    log_in(a11y_page, "alice")
+    a11y_page.goto("/projects/demo/api-keys/")
+    assert_accessible(a11y_page, "the empty API Keys tab")
+    a11y_page.goto("/projects/demo/api-keys/?q=nothing-matches")
+    assert_accessible(a11y_page, "the API Keys tab with no match")
+
+
+def test_axe_create_form_and_secret_page(a11y_page: Page):
+    log_in(a11y_page, "alice")
+    a11y_page.goto("/projects/demo/api-keys/create/")
+    # The manage warning is shown when the creation permission is ticked.
+    a11y_page.locator(f'input[name="permissions"][value="{CREATE_KEYS}"]').check()
+    assert_accessible(a11y_page, "the create form")
+
+    # Submitting with no name: the form again, with errors.
+    a11y_page.get_by_role("button", name="Create", exact=True).click()
+    expect(a11y_page.locator(".field-error").first).to_be_visible()
+    assert_accessible(a11y_page, "the create form with errors")
+
+    create_key(a11y_page, "a11y-key")
+    assert_accessible(a11y_page, "the view-once secret page")
+
+
+def test_axe_revoke_dialog_and_page(a11y_page: Page, demo_keys):
+    log_in(a11y_page, "alice")
+    open_revoke_dialog(a11y_page, "ci-deploy")
+    assert_accessible(a11y_page, "the API Keys tab with the revoke dialog open")
+
+    a11y_page.goto(f"/projects/demo/api-keys/{demo_keys['active'].public_id}/revoke/")
+    assert_accessible(a11y_page, "the revoke confirmation page (no JavaScript path)")
+
+
+def test_axe_in_german(a11y_page: Page, live_server, demo_keys):
+    log_in(a11y_page, "alice")
+    a11y_page.context.add_cookies([{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": "de", "url": live_server.url}])
+    for path in ("/projects/demo/api-keys/", "/projects/demo/api-keys/create/"):
+        a11y_page.goto(path)
+        assert a11y_page.evaluate("document.documentElement.lang") == "de"
+        assert_accessible(a11y_page, f"{path} in German")
+
+
+# -- what axe cannot see ---------------------------------------------------------
+
+
+def test_create_form_groups_permissions_in_fieldsets(page: Page):
+    log_in(page, "alice")
+    page.goto("/projects/demo/api-keys/create/")
+    groups = page.locator("fieldset.perm-fieldset")
+    assert groups.count() >= 2
+    for index in range(groups.count()):
+        group = groups.nth(index)
+        expect(group.locator(":scope > legend")).to_have_count(1)
+        legend = group.locator(":scope > legend").inner_text().strip()
+        assert legend, "a permission group without a legend"
+        expect(page.get_by_role("group", name=legend, exact=True)).to_have_count(1)
+        # Every checkbox has an accessible name (its label).
+        for box in group.locator('input[name="permissions"]').all():
+            assert box.evaluate("b => b.labels.length") == 1
+
+
+def test_htmx_revoke_is_announced_and_focus_returns(page: Page, demo_keys):
+    log_in(page, "alice")
+    dialog = open_revoke_dialog(page, "ci-deploy")
+    messages = page.locator("#messages")
+    assert messages.get_attribute("aria-live") == "polite"
+    dialog.get_by_role("button", name="Revoke API Key").click()
+
+    row = key_row(page, "ci-deploy")
+    expect(row.get_by_test_id("status")).to_have_text("Revoked")
+    expect(dialog).to_have_count(0)
+    # Announced through the page's live region, which was there before the
+    # change (a live region that is swapped in with its text is often not read).
+    expect(messages).to_contain_text("API key “ci-deploy” was revoked.")
+    # ... and only there: no second live region says the same thing.
+    assert page.locator('[role="status"]:has-text("was revoked")').count() == 1
+    # Focus lands on the revoked entry, not lost on <body>.
+    page.wait_for_function("() => document.activeElement && document.activeElement.closest('li.key-entry')")
+    expect(row.get_by_role("heading", name="ci-deploy")).to_be_focused()
+
+
+def test_dialog_keeps_focus_inside_and_escape_returns_it(page: Page, demo_keys):
+    log_in(page, "alice")
+    dialog = open_revoke_dialog(page, "nightly-report")
+    expect(dialog.get_by_role("button", name="Cancel")).to_be_focused()
+    # Tabbing stays inside the modal dialog (native showModal makes the rest inert).
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        assert page.evaluate(
+            "() => document.getElementById('revoke-dialog').contains(document.activeElement)"
+            " || document.activeElement === document.body"
+        )
+    page.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(key_row(page, "nightly-report").get_by_role("link", name=re.compile(r"^Revoke"))).to_be_focused()
+
+
+def test_keyboard_focus_is_visible(page: Page, demo_keys):
+    log_in(page, "alice")
+    page.goto("/projects/demo/api-keys/")
+    page.keyboard.press("Tab")  # the skip link comes first and becomes visible
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    assert skip.bounding_box()["x"] >= 0, "the focused skip link stays off-screen"
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        style = page.evaluate(
+            "() => { const s = getComputedStyle(document.activeElement);"
+            " return {style: s.outlineStyle, width: parseFloat(s.outlineWidth), tag: document.activeElement.tagName}; }"
+        )
+        if style["tag"] == "BODY":
+            continue
+        assert style["style"] != "none" and style["width"] >= 2, f"no visible focus outline: {style}"
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+@pytest.mark.parametrize("path", ["/projects/demo/api-keys/", "/projects/demo/api-keys/create/"])
+def test_no_horizontal_scrolling_at_375px(browser, live_server, demo_keys, path, language):
+    context = _new_context(browser, live_server, viewport={"width": 375, "height": 800})
+    try:
+        page = context.new_page()
+        log_in(page, "alice")
+        # German words are longer; the language cookie is what the switcher sets.
+        context.add_cookies([{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}])
+        page.goto(path)
+        assert page.evaluate("document.documentElement.lang") == language
+        widths = page.evaluate(
+            "() => ({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth})"
+        )
+        if widths["scroll"] > 375:
+            culprits = page.evaluate(
+                """() => Array.from(document.querySelectorAll('body *'))
+                    .filter(e => e.getBoundingClientRect().right > 375.5)
+                    .slice(0, 10)
+                    .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                         + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : '')
+                         + ' right=' + Math.round(e.getBoundingClientRect().right))"""
+            )
+            pytest.fail(f"{path} scrolls sideways at 375 px ({widths}); too wide: {culprits}")
+    finally:
+        context.close()
