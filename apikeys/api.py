@@ -7,11 +7,14 @@ attack on ambient (cookie) credentials, and there are none here.
 """
 
 import json
+import logging
+from datetime import UTC
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, Paginator
+from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -23,6 +26,8 @@ from apikeys.openapi import document
 from config import ratelimit
 from config.http import client_ip
 from projects import catalog
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 16 * 1024
 CREATE_FIELDS = frozenset({"name", "description", "tags", "permissions", "expires_at"})
@@ -187,11 +192,20 @@ def _json_body(request: HttpRequest) -> dict:
         raise ApiError(413, "payload_too_large", f"The body can be at most {MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise ApiError(400, "bad_request", "The body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise ApiError(400, "bad_request", "The body must be a JSON object.")
     return data
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no lone surrogate (a JSON "\\ud800" escape): databases refuse both."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
 
 
 def _field(data: dict, name: str, kind, default, required: bool = False):
@@ -205,6 +219,8 @@ def _field(data: dict, name: str, kind, default, required: bool = False):
             raise ApiError(400, "invalid_field", f"'{name}' must be a list of strings.")
     elif not isinstance(value, kind):
         raise ApiError(400, "invalid_field", f"'{name}' must be a {kind.__name__}.")
+    if not all(_storable(text) for text in (value if kind is list else [value])):
+        raise ApiError(400, "invalid_field", f"'{name}' contains a character that is not allowed.")
     return value
 
 
@@ -289,6 +305,11 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
             raise ApiError(400, "invalid_field", "'expires_at' must be an ISO 8601 date-time or null.")
         if expires_at.tzinfo is None:
             raise ApiError(400, "invalid_field", "'expires_at' needs a time zone, for example 2030-01-31T00:00:00Z.")
+        try:
+            # Stored and answered in UTC; some offsets push year 9999 past what UTC can hold.
+            expires_at = expires_at.astimezone(UTC)
+        except OverflowError:
+            raise ApiError(400, "invalid_field", "'expires_at' is out of range.") from None
     try:
         created = services.api_key_create(
             project=project,
@@ -303,6 +324,15 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
     except services.ApiKeyError as error:
         status = 403 if error.code in {"forbidden", "creation_disabled"} else 400
         raise ApiError(status, error.code if error.code != "invalid" else "invalid_field", error.message) from None
+    except (DatabaseError, InterfaceError):  # InterfaceError: the connection was lost
+        # The service's transaction rolled back: nothing was saved, a retry is safe.
+        logger.exception("Creating an API key failed in the database; nothing was saved.")
+        raise ApiError(
+            503,
+            "unavailable",
+            "The key could not be created because of a temporary problem. Nothing was saved; please try again.",
+            {"Retry-After": "5"},
+        ) from None
     body = serialize_key(created.api_key)
     body["secret"] = created.secret
     response = JsonResponse(body, status=201)
@@ -326,3 +356,13 @@ def key_revoke(request: HttpRequest, api_key: ApiKey, slug: str, public_id: str)
 @login_not_required
 def openapi(request: HttpRequest):
     return JsonResponse(document(request.build_absolute_uri("/api/v1")))
+
+
+@api_view("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+def not_found(request: HttpRequest, api_key: ApiKey, *args, **kwargs):
+    """Any other URL under /api/: JSON like every API answer, never the console's HTML 404.
+
+    Authenticated first, like every endpoint, so that an unroutable slug
+    (say "a.b") answers 401 to a caller without a key, as "demo" does.
+    """
+    raise ApiError(404, "not_found", "No such API endpoint.")

@@ -131,6 +131,7 @@ def _errors(*codes: int) -> dict:
         413: "Body too large.",
         415: "Body is not JSON.",
         429: "Too many failed authentications from this address; see Retry-After.",
+        503: "A temporary problem (the database); nothing was saved. Retry after Retry-After seconds.",
     }
     return {str(code): _json("Error", text[code]) for code in codes}
 
@@ -191,7 +192,7 @@ def document(server_url: str) -> dict:
                     },
                     "responses": {
                         "201": _json("CreatedApiKey", "The new key with its secret."),
-                        **_errors(400, *_AUTH_ERRORS, 403, 404, 413, 415),
+                        **_errors(400, *_AUTH_ERRORS, 403, 404, 413, 415, 503),
                     },
                 },
             },

@@ -1,0 +1,188 @@
+"""Failed API authentications are rate limited per client address (SPEC §5)."""
+
+import time
+
+import pytest
+from django.core.cache import cache
+
+from apikeys import api, tokens
+from projects import catalog
+from tests.factories import ApiKeyFactory
+
+pytestmark = pytest.mark.django_db
+
+LIMIT = 3
+WHOAMI = "/api/v1/whoami"
+
+
+@pytest.fixture(autouse=True)
+def low_limit(settings):
+    settings.API_AUTH_FAILURE_LIMIT = LIMIT
+    settings.API_AUTH_FAILURE_WINDOW_SECONDS = 60
+    settings.TRUSTED_PROXY_COUNT = 0
+
+
+@pytest.fixture
+def key(project):
+    return ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT])
+
+
+def counter(ip: str) -> str:
+    """The cache key under which the API counts an address's failures."""
+    return api._failure_cache_key(ip)
+
+
+def fail(client, **extra):
+    return client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {tokens.generate().raw}", **extra)
+
+
+def exhaust(client, **extra):
+    for _ in range(LIMIT):
+        assert fail(client, **extra).status_code == 401
+
+
+def assert_rate_limited(response):
+    assert response.status_code == 429
+    assert response["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == {"error", "detail"}
+    assert body["error"] == "rate_limited"
+    assert int(response["Retry-After"]) == 60
+
+
+def test_failures_past_the_limit_get_429_with_retry_after(client, project):
+    exhaust(client)
+
+    assert_rate_limited(fail(client))
+    # And it stays that way within the window, whatever the failure.
+    assert_rate_limited(client.get(WHOAMI))
+    assert_rate_limited(client.get(WHOAMI, HTTP_AUTHORIZATION="Basic eA=="))
+
+
+def test_the_limit_is_not_reached_one_failure_early(client, project):
+    for _ in range(LIMIT):
+        assert fail(client).status_code == 401
+    assert cache.get(counter("127.0.0.1")) == LIMIT
+
+
+@pytest.mark.parametrize(
+    "attempt",
+    [
+        pytest.param(lambda client: client.get(WHOAMI), id="no header"),
+        pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Bearer"), id="bearer alone"),
+        pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Bearer cpk_nonsense"), id="malformed key"),
+        pytest.param(lambda client: fail(client), id="unknown key"),
+        pytest.param(
+            lambda client: client.post("/api/v1/projects/demo/api-keys", "{}", content_type="application/json"),
+            id="create without a key",
+        ),
+    ],
+)
+def test_every_kind_of_failure_counts(client, project, attempt):
+    for _ in range(LIMIT):
+        assert attempt(client).status_code == 401
+
+    assert_rate_limited(attempt(client))
+
+
+def test_the_rate_limit_applies_to_every_endpoint(client, project):
+    exhaust(client)
+
+    for method, url in [
+        ("get", "/api/v1/projects/demo"),
+        ("get", "/api/v1/projects/demo/api-keys"),
+        ("post", "/api/v1/projects/demo/api-keys"),
+        ("post", "/api/v1/projects/demo/api-keys/abc/revoke"),
+    ]:
+        assert_rate_limited(getattr(client, method)(url, HTTP_AUTHORIZATION="Bearer x"))
+
+
+def test_another_address_is_unaffected(client, project):
+    exhaust(client, REMOTE_ADDR="198.51.100.1")
+    assert_rate_limited(fail(client, REMOTE_ADDR="198.51.100.1"))
+
+    assert fail(client, REMOTE_ADDR="198.51.100.2").status_code == 401
+    assert cache.get(counter("198.51.100.2")) == 1
+
+
+def test_a_valid_key_is_never_counted(client, key, django_assert_num_queries):
+    for _ in range(LIMIT + 2):
+        assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 200
+    with django_assert_num_queries(1):  # the key lookup; last_used_at is fresh
+        assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 200
+
+    assert cache.get(counter("127.0.0.1")) is None
+    # The counter exists as soon as one request fails, so the check above can fail.
+    fail(client)
+    assert cache.get(counter("127.0.0.1")) == 1
+
+
+def test_valid_requests_do_not_reset_or_raise_the_count(client, key):
+    fail(client)
+    fail(client)
+    client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}")
+
+    assert cache.get(counter("127.0.0.1")) == 2
+
+
+def test_a_valid_key_still_works_from_an_address_over_the_limit(client, key):
+    """The limit slows down guessing; it does not lock out a client that holds a key."""
+    exhaust(client)
+    assert_rate_limited(fail(client))
+
+    assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 200
+
+
+def test_a_failed_permission_check_is_not_an_authentication_failure(client, key):
+    for _ in range(LIMIT + 1):
+        assert client.get("/api/v1/projects/demo/api-keys", HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 403
+
+    assert cache.get(counter("127.0.0.1")) is None
+
+
+def test_the_window_ends(client, project, settings):
+    settings.API_AUTH_FAILURE_WINDOW_SECONDS = 1
+    exhaust(client)
+    assert fail(client).status_code == 429
+
+    time.sleep(1.5)
+
+    assert fail(client).status_code == 401
+
+
+# -- which address is the client's ------------------------------------------------
+
+
+def test_behind_one_trusted_proxy_the_last_forwarded_entry_is_the_client(client, project, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    # The proxy's own address varies; what it appended is the client. Entries
+    # left of it are whatever the client claimed and are ignored.
+    for number in range(LIMIT):
+        response = fail(client, REMOTE_ADDR=f"10.0.0.{number + 1}", HTTP_X_FORWARDED_FOR=f"192.0.2.{number}, 203.0.113.7")
+        assert response.status_code == 401
+
+    assert_rate_limited(fail(client, REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.7"))
+    assert cache.get(counter("203.0.113.7")) == LIMIT + 1
+    assert cache.get(counter("10.0.0.1")) is None
+    assert cache.get(counter("192.0.2.0")) is None
+    # Another client behind the same proxy is unaffected.
+    assert fail(client, REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.8").status_code == 401
+
+
+def test_a_client_cannot_escape_the_limit_by_forging_forwarded_for_behind_a_proxy(client, project, settings):
+    settings.TRUSTED_PROXY_COUNT = 1
+    exhaust(client, HTTP_X_FORWARDED_FOR="203.0.113.7")
+
+    # The client prepends made-up entries; the proxy still appends the real address.
+    assert_rate_limited(fail(client, HTTP_X_FORWARDED_FOR="1.1.1.1, 2.2.2.2, 203.0.113.7"))
+
+
+def test_without_trusted_proxies_forwarded_for_is_ignored(client, project, settings):
+    settings.TRUSTED_PROXY_COUNT = 0
+    for number in range(LIMIT):
+        assert fail(client, REMOTE_ADDR="198.51.100.5", HTTP_X_FORWARDED_FOR=f"192.0.2.{number}").status_code == 401
+
+    assert_rate_limited(fail(client, REMOTE_ADDR="198.51.100.5", HTTP_X_FORWARDED_FOR="192.0.2.200"))
+    assert cache.get(counter("198.51.100.5")) == LIMIT + 1
+    assert cache.get(counter("192.0.2.0")) is None
+    assert cache.get(counter("192.0.2.200")) is None
