@@ -25,6 +25,9 @@ preload_app = True
 # off unless asked for, and goes through the same redaction filter.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
+# gunicorn ≥ 27 opens a control socket under $HOME by default; several
+# instances on one host would share it, and nothing here uses it.
+control_socket_disable = True
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -40,6 +43,12 @@ logconfig_dict = {
     },
     "loggers": {
         "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # With logconfig_dict gunicorn always emits access lines; the level
+        # keeps them off unless GUNICORN_ACCESS_LOG asks for them.
+        "gunicorn.access": {
+            "handlers": ["console"],
+            "level": "INFO" if accesslog else "WARNING",
+            "propagate": False,
+        },
     },
 }
