@@ -102,11 +102,13 @@ READ_ONLY: frozenset[str] = frozenset(DEFAULT_ROLES[VIEWER])
 def grouped(codenames) -> list[tuple[str, list[CatalogPermission]]]:
     """The given codenames as catalog entries grouped by service, in catalog order."""
     wanted = set(codenames)
-    return [
-        (group, [p for p in CATALOG if p.group == group and p.codename in wanted])
-        for group in GROUPS
-        if any(p.group == group and p.codename in wanted for p in CATALOG)
-    ]
+    # Groups are compared by identity: "Project" is a lazy translation, and
+    # == would translate it on every comparison (this runs for every listed key).
+    buckets: dict[int, tuple[str, list[CatalogPermission]]] = {}
+    for entry in CATALOG:
+        if entry.codename in wanted:
+            buckets.setdefault(id(entry.group), (entry.group, []))[1].append(entry)
+    return [buckets[id(group)] for group in GROUPS if id(group) in buckets]
 
 
 def label(codename: str) -> str:

@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -23,6 +24,7 @@ def project_tabs(request: HttpRequest, project: Project, active: str) -> dict:
     return {
         "project": project,
         "active_tab": active,
+        "create_url": reverse("apikeys:create", args=[project.slug]),
         "can_see_api_keys": user.has_perm(f"projects.{catalog.CREATE_API_KEYS}", project)
         or user.has_perm(f"projects.{catalog.READ_API_KEYS}", project),
     }
