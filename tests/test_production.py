@@ -185,3 +185,17 @@ def test_creating_and_using_keys_logs_no_secret_anywhere(client, project, admin_
     for secret in (parent.secret, child, console_secret):
         assert secret not in logged
         assert secret[-49:-6] not in logged  # not even the random part alone
+
+
+def test_api_requests_never_touch_the_session(client, project, admin_user, django_assert_num_queries):
+    api_key = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT])
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key.secret}"}
+    client.get("/api/v1/whoami", **auth)  # last use recorded: later calls are one query
+    client.force_login(admin_user)  # a browser session cookie rides along from here
+
+    with django_assert_num_queries(1):  # the key, and no session lookup
+        response = client.get("/api/v1/whoami", **auth)
+
+    assert response.status_code == 200
+    assert "Cookie" not in response.get("Vary", "")
+    assert "sessionid" not in response.cookies

@@ -128,3 +128,98 @@ def test_parallel_revocations_record_one_event(project, user):
     assert messages.count(f"API key “{key.name}” was revoked.") == 1
     assert messages.count(f"API key “{key.name}” was already revoked.") == THREADS - 1
     assert services.api_key_authenticate(key.secret).error == "revoked"
+
+
+def run_threads(count: int, work) -> list:
+    """`work(index)` in `count` threads released together; returns their results."""
+    barrier = threading.Barrier(count, timeout=30)
+    results: list = [None] * count
+    errors: list = []
+
+    def run(index):
+        try:
+            barrier.wait()
+            results[index] = work(index)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads), "a request hung"
+    assert not errors, errors
+    return results
+
+
+def test_no_request_succeeds_once_the_revocation_has_committed(project, user, settings):
+    import time
+
+    settings.API_AUTH_FAILURE_LIMIT = 100_000  # refusals here are 401s, not rate-limit 429s
+
+    api_key = ApiKeyFactory(project=project)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {api_key.secret}"}
+    revoked_at = threading.Event()
+    committed: list[float] = []
+
+    def hammer(index):
+        if index == 0:  # the revoker, once the others are busy
+            time.sleep(0.3)
+            services.api_key_revoke(api_key=api_key, revoked_by=user)
+            committed.append(time.monotonic())
+            revoked_at.set()
+            return []
+        client, seen, after = Client(), [], 0
+        while after < 15:
+            started = time.monotonic()
+            status = client.get("/api/v1/whoami", **auth).status_code
+            seen.append((started, status))
+            if revoked_at.is_set():
+                after += 1
+        return seen
+
+    results = run_threads(THREADS, hammer)
+
+    calls = [call for seen in results for call in seen]
+    assert any(status == 200 for _, status in calls), "no request raced the revocation"
+    late = [status for started, status in calls if started > committed[0]]
+    assert late and set(late) == {401}
+
+
+def test_parallel_child_key_creation_by_one_key_respects_every_rule(project, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    parent_expiry = timezone.now() + timedelta(days=10)
+    parent = ApiKeyFactory(
+        project=project, permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS], expires_at=parent_expiry
+    )
+    url = f"/api/v1/projects/{project.slug}/api-keys"
+    bodies = (
+        # 4 valid requests for one name: one key
+        [{"name": "child", "permissions": [catalog.READ_PROJECT], "expires_at": (parent_expiry - timedelta(days=1)).isoformat()}] * 4
+        # more than the parent holds
+        + [{"name": "greedy", "permissions": [catalog.READ_PROJECT, "can_delete_project_in_project"], "expires_at": (parent_expiry - timedelta(days=1)).isoformat()}] * 2
+        # outliving the parent
+        + [{"name": "immortal", "permissions": [catalog.READ_PROJECT], "expires_at": (parent_expiry + timedelta(days=1)).isoformat()}] * 2
+    )
+
+    def create(index):
+        return Client().post(
+            url, bodies[index], content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {parent.secret}"
+        )
+
+    responses = run_threads(len(bodies), create)
+
+    assert sorted(r.status_code for r in responses[:4]) == [201, 400, 400, 400]
+    assert [r.status_code for r in responses[4:6]] == [403, 403]
+    assert [r.status_code for r in responses[6:]] == [400, 400]
+    children = ApiKey.objects.filter(created_by_key=parent)
+    assert [c.name for c in children] == ["child"]
+    child = children.get()
+    assert set(child.permissions) <= set(parent.permissions)
+    assert child.expires_at <= parent.expires_at
