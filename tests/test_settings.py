@@ -35,6 +35,8 @@ SETTINGS_VARIABLES = (
     "CACHE_KEY_PREFIX",
     "API_KEY_PEPPERS",
     "API_KEY_PREFIX",
+    # Set by the browser tests' session fixture; a deployment must not have it.
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
 
 
