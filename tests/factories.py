@@ -32,8 +32,16 @@ class ProjectFactory(factory.django.DjangoModelFactory):
 
 
 def role(name: str) -> Role:
-    """One of the default roles (created by the data migration)."""
-    return Role.objects.get(name=name)
+    """One of the default roles.
+
+    The data migration creates them; a transactional test's flush removes
+    them (and post_migrate brings back only the Permission rows), so they are
+    made again here when missing.
+    """
+    found, created = Role.objects.get_or_create(name=name)
+    if created:
+        found.permissions.set(catalog_permissions().filter(codename__in=catalog.DEFAULT_ROLES[name]))
+    return found
 
 
 class RoleFactory(factory.django.DjangoModelFactory):
