@@ -11,6 +11,7 @@ from projects import catalog
 from projects.models import Project
 
 EXPIRES_SOON = timedelta(days=7)
+TAG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/=")
 
 
 class ImmutableKeyError(Exception):
@@ -70,7 +71,12 @@ class ApiKeyQuerySet(models.QuerySet):
         text = text.strip()
         if not text:
             return self
-        return self.filter(Q(name__icontains=text) | Q(tags__icontains=text))
+        matches = Q(name__icontains=text)
+        # Tags are matched in their stored JSON text, so only text a tag can
+        # hold may reach it: `[` or `"` would match every key.
+        if set(text) <= TAG_CHARACTERS:
+            matches |= Q(tags__icontains=text)
+        return self.filter(matches)
 
     def update(self, **kwargs):
         """Bulk updates may touch bookkeeping fields only.

@@ -17,14 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext
 
 from apikeys import tokens
-from apikeys.models import ApiKey, AuditEvent, CreationTicket
+from apikeys.models import TAG_CHARACTERS, ApiKey, AuditEvent, CreationTicket
 from projects import catalog
 from projects.backends import project_permissions
 from projects.models import Project
 
 MAX_TAGS = 10
 MAX_TAG_LENGTH = 32
-TAG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/=")
 
 
 class ApiKeyError(Exception):

@@ -370,6 +370,8 @@ def assorted_keys(project, admin_user):
         ({"q": "ci"}, {"alpha", "gamma"}),
         ({"q": "ci", "status": "active"}, {"alpha"}),
         ({"q": "nothing-like-this"}, set()),
+        ({"q": "["}, set()),  # JSON punctuation of the stored tags matches nothing
+        ({"q": '"'}, set()),
     ],
     ids=lambda value: str(value),
 )
