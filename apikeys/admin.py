@@ -1,7 +1,9 @@
+import logging
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import DatabaseError, InterfaceError, transaction
 from django.template.response import TemplateResponse
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, gettext_lazy as _
@@ -11,6 +13,9 @@ from apikeys.models import ApiKey, AuditEvent, Status
 from config.http import client_ip, no_store
 from projects import catalog
 from projects.models import Project
+
+
+logger = logging.getLogger(__name__)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -91,6 +96,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def add_view(self, request, form_url="", extra_context=None):
         if not self.has_add_permission(request):
             raise PermissionDenied
+        status = 200
         if request.method == "POST":
             form = AdminApiKeyCreateForm(request.POST)
             if form.is_valid():
@@ -109,6 +115,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
                     )
                 except services.ApiKeyError as error:
                     form.add_error(error.field if error.field in form.fields else None, error.message)
+                except (DatabaseError, InterfaceError):  # rolled back: nothing saved
+                    logger.exception("Creating an API key in the admin failed in the database; nothing was saved.")
+                    form.add_error(None, services.TEMPORARY_FAILURE)
+                    status = 503
                 else:
                     context = {
                         **self.admin_site.each_context(request),
@@ -129,7 +139,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             "form": form,
             "creation_disabled_reason": services.creation_disabled_reason(),
         }
-        return no_store(TemplateResponse(request, "admin/apikeys/apikey/add.html", context).render())
+        return no_store(TemplateResponse(request, "admin/apikeys/apikey/add.html", context, status=status).render())
 
     # -- revoke with a confirmation step ------------------------------------
     @admin.action(description=_("Revoke selected API keys"), permissions=["change"])

@@ -330,7 +330,7 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
         raise ApiError(
             503,
             "unavailable",
-            "The key could not be created because of a temporary problem. Nothing was saved; please try again.",
+            str(services.TEMPORARY_FAILURE),
             {"Retry-After": "5"},
         ) from None
     body = serialize_key(created.api_key)

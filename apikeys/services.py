@@ -14,7 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from apikeys import tokens
 from apikeys.models import TAG_CHARACTERS, ApiKey, AuditEvent, CreationTicket
@@ -38,6 +38,13 @@ class ApiKeyError(Exception):
         self.message = message
         self.field = field
         self.code = code
+
+
+# What the console, the admin and the API say when the database fails during a
+# create: the transaction rolled back, so nothing was saved and a retry is safe.
+TEMPORARY_FAILURE = gettext_lazy(
+    "The key could not be created because of a temporary problem. Nothing was saved; please try again."
+)
 
 
 @dataclass(frozen=True)

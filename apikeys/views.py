@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_htmx.http import trigger_client_event
 
 from apikeys import services
-from config.http import client_ip, no_store
 from apikeys.forms import ApiKeyCreateForm, KeyFilterForm
 from apikeys.models import ApiKey, Status
+from config.http import client_ip, no_store
 from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
@@ -119,13 +119,7 @@ def key_create(request: HttpRequest, slug: str):
                 # The service's transaction rolled back, the ticket with it: the
                 # same form can be sent again. Say so instead of a 500.
                 logger.exception("Creating an API key failed in the database; nothing was saved.")
-                form.add_error(
-                    None,
-                    gettext(
-                        "The key could not be created because of a temporary problem. "
-                        "Nothing was saved; please try again."
-                    ),
-                )
+                form.add_error(None, services.TEMPORARY_FAILURE)
                 status = 503
             else:
                 return _secret_page(request, project, created)

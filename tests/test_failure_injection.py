@@ -425,3 +425,19 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_cleanly(tmp_pat
     dropped = [o for o in outcomes if not o.accepted and not isinstance(o.error, NEVER_ACCEPTED)]
     assert dropped == [], f"{dropped[:5]}\n{server_log}"
     assert "Traceback" not in server_log, server_log
+
+
+def test_database_failure_during_an_admin_create_is_a_clear_error_and_saves_nothing(client, superuser, project, monkeypatch):
+    client.force_login(superuser)
+    page = client.get("/admin/apikeys/apikey/add/")
+    ticket = re.search(r'name="ticket" value="([^"]+)"', page.content.decode()).group(1)
+    monkeypatch.setattr("apikeys.services._audit", mock.Mock(side_effect=DatabaseError("disk full")))
+
+    response = client.post(
+        "/admin/apikeys/apikey/add/",
+        {"project": project.pk, "name": "admin-made", "permissions": [catalog.READ_PROJECT], "ticket": ticket},
+    )
+
+    assert response.status_code == 503
+    assert "Nothing was saved" in response.content.decode()
+    assert not ApiKey.objects.exists()
