@@ -40,32 +40,42 @@ def user(project):
     return MembershipFactory(project=project, user=UserFactory(username="racer"), role=role(catalog.ADMINISTRATOR)).user
 
 
-def in_parallel(user, request) -> list:
-    """Run `request(client)` in THREADS threads at once, each with its own logged-in client."""
-    barrier = threading.Barrier(THREADS, timeout=30)
-    responses: list = [None] * THREADS
+def run_threads(count: int, work, setup=lambda index: index) -> list:
+    """`work(setup(index))` in `count` threads, released together once every setup is done."""
+    barrier = threading.Barrier(count, timeout=30)
+    results: list = [None] * count
     errors: list = []
 
-    def work(index):
+    def run(index):
         try:
-            client = Client()
-            client.force_login(user)
-            barrier.wait()  # everyone logged in: now all at once
-            responses[index] = request(client)
+            prepared = setup(index)
+            barrier.wait()  # everyone ready: now all at once
+            results[index] = work(prepared)
         except Exception as error:  # noqa: BLE001 - reported below
             errors.append(error)
             barrier.abort()
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a request hung"
     assert not errors, errors
-    return responses
+    return results
+
+
+def in_parallel(user, request) -> list:
+    """Run `request(client)` in THREADS threads at once, each with its own logged-in client."""
+
+    def logged_in_client(index):
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return run_threads(THREADS, request, setup=logged_in_client)
 
 
 def secret_shown(response) -> str | None:
@@ -128,31 +138,6 @@ def test_parallel_revocations_record_one_event(project, user):
     assert messages.count(f"API key “{key.name}” was revoked.") == 1
     assert messages.count(f"API key “{key.name}” was already revoked.") == THREADS - 1
     assert services.api_key_authenticate(key.secret).error == "revoked"
-
-
-def run_threads(count: int, work) -> list:
-    """`work(index)` in `count` threads released together; returns their results."""
-    barrier = threading.Barrier(count, timeout=30)
-    results: list = [None] * count
-    errors: list = []
-
-    def run(index):
-        try:
-            barrier.wait()
-            results[index] = work(index)
-        except Exception as error:  # noqa: BLE001 - reported below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads), "a request hung"
-    assert not errors, errors
-    return results
 
 
 def test_no_request_succeeds_once_the_revocation_has_committed(project, user, settings):
