@@ -168,7 +168,8 @@ def _secret_page(request: HttpRequest, project: Project, created: services.Creat
     context.update(
         api_key=created.api_key,
         secret=created.secret,
-        whoami_url=request.build_absolute_uri(reverse("api:whoami")),
+        curl_command=f'curl -H "Authorization: Bearer {created.secret}" '
+        + request.build_absolute_uri(reverse("api:whoami")),
     )
     return no_store(render(request, "apikeys/key_secret.html", context, status=201))
 
