@@ -6,6 +6,12 @@ Run: gunicorn -c config/gunicorn.conf.py config.wsgi
 import multiprocessing
 import os
 
+from config.logfilters import install_record_factory
+
+# gunicorn logs before it loads the application (whose settings install the
+# same factory): scrub its records from the start too.
+install_record_factory()
+
 bind = f"{os.environ.get('HOST', '0.0.0.0')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1))
 threads = int(os.environ.get("GUNICORN_THREADS", "1"))
@@ -22,7 +28,7 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 preload_app = True
 
 # The application logs one line per request itself; gunicorn's access log is
-# off unless asked for, and goes through the same redaction filter.
+# off unless asked for, and is scrubbed like every other record.
 accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 # gunicorn ≥ 27 opens a control socket under $HOME by default; several

@@ -1,12 +1,22 @@
-"""Keep API keys and Authorization headers out of every log line."""
+"""Keep API keys and Authorization headers out of every log line, and keep each record on one line.
+
+Plain `logging` only: gunicorn's config imports this before Django is set up.
+"""
 
 import logging
+import logging.config
 import re
 
-# Any prefix: a key of an old prefix must not leak either.
-KEY_PATTERN = re.compile(r"\b[0-9A-Za-z]{2,16}_[0-9A-Za-z]{12}_[0-9A-Za-z]{49}\b")
+# Any prefix: a key of an old prefix must not leak either. No word
+# boundaries and no upper bound: a key glued to other text, or cut before its
+# 6-character checksum, still carries the whole 43-character secret.
+KEY_PATTERN = re.compile(r"[0-9A-Za-z]{2,16}_[0-9A-Za-z]{12}_[0-9A-Za-z]{43,}")
 AUTHORIZATION_PATTERN = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|basic|token)?\s*[^\s\"',}]+")
 REDACTED = "[REDACTED]"
+# What could end a line or rewrite a terminal: C0 and C1 controls, DEL, the
+# Unicode line and paragraph separators, and the bidirectional marks and
+# overrides that make a viewer show a line in another order than it is.
+CONTROL_PATTERN = re.compile(r"[\x00-\x1f\x7f-\x9f\u200e\u200f\u2028-\u202e\u2066-\u2069]")
 
 
 def redact(text: str) -> str:
@@ -14,25 +24,74 @@ def redact(text: str) -> str:
     return AUTHORIZATION_PATTERN.sub(lambda m: f"{m.group(1)}{REDACTED}", text)
 
 
-class RedactSecretsFilter(logging.Filter):
-    """Rewrites the record's message (and traceback) with secrets removed.
+def escape_controls(text: str, keep: str = "") -> str:
+    """`\\n`, `\\x1b`, `\\u2028`… as visible escapes, so request data cannot forge a line.
 
-    Attached to handlers, so it sees records of every logger, gunicorn's
-    access and error logs included.
+    Backslashes stay as they are: escaping twice changes nothing, and a
+    literal backslash-n from a client is harmless.
+    """
+    return CONTROL_PATTERN.sub(
+        lambda m: m.group() if m.group() in keep else m.group().encode("unicode_escape").decode("ascii"), text
+    )
+
+
+def scrub(record: logging.LogRecord) -> None:
+    """Render the record's message and traceback now, redacted and escaped.
+
+    The message is escaped entirely: one record, one line. A traceback keeps
+    its line breaks (it has to), and loses every other control character.
+    """
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a broken format string still gets logged, redacted
+        message = str(record.msg)
+    record.msg, record.args = escape_controls(redact(message)), ()
+    if record.exc_info and not record.exc_text:
+        record.exc_text = logging.Formatter().formatException(record.exc_info)
+    if record.exc_text:
+        record.exc_text = escape_controls(redact(record.exc_text), keep="\n")
+    if record.stack_info:
+        record.stack_info = escape_controls(redact(record.stack_info), keep="\n")
+
+
+class RedactSecretsFilter(logging.Filter):
+    """`scrub` on a handler, for records made without the record factory below.
+
+    `logging.makeLogRecord` and a `LogRecord` built by hand skip the factory.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken format string still gets logged, redacted
-            message = str(record.msg)
-        cleaned = redact(message)
-        if cleaned != message or record.args:
-            record.msg, record.args = cleaned, ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = redact(record.exc_text)
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
+        scrub(record)
         return True
+
+
+def install_record_factory() -> None:
+    """Scrub every record when it is created, whatever logger or handler it meets.
+
+    A handler filter only guards the handlers it is attached to: Django's
+    default handlers, Python's last resort handler and any handler added
+    later have none. Every `logger.info(...)` creates its record through this
+    factory, before any handler sees it. Safe to call more than once.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "scrubs", False):
+        return
+
+    def scrubbing_factory(*args, **kwargs) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        scrub(record)
+        return record
+
+    scrubbing_factory.scrubs = True
+    logging.setLogRecordFactory(scrubbing_factory)
+
+
+def configure_logging(config: dict) -> None:
+    """Django's LOGGING_CONFIG: the record factory, then the LOGGING dict.
+
+    django.setup() calls it before anything can log a request: in every
+    manage.py command (runserver and its reloaded child included), in the
+    WSGI application gunicorn loads, and under pytest.
+    """
+    install_record_factory()
+    logging.config.dictConfig(config)

@@ -13,7 +13,9 @@ class RequestLogMiddleware:
 
     Never the key, the query string or a header: only ids that are safe to
     keep. The user is read only if the request already loaded it, so API
-    requests never touch the session.
+    requests never touch the session. The path is the client's: the record
+    factory (config.logfilters) redacts a key in it and escapes control
+    characters, so a path cannot forge a second line.
     """
 
     def __init__(self, get_response):

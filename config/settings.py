@@ -253,23 +253,38 @@ API_KEYS_PER_PAGE = 25
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 20)
 API_AUTH_FAILURE_WINDOW_SECONDS = env_int("API_AUTH_FAILURE_WINDOW_SECONDS", 60)
 
+# Every log record is redacted and escaped when it is created, whatever
+# handler writes it (see config.logfilters.install_record_factory).
+LOGGING_CONFIG = "config.logfilters.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {
         "redact_secrets": {"()": "config.logfilters.RedactSecretsFilter"},
+        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
     },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
     },
     "handlers": {
         "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
+        "mail_admins": {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact_secrets"],
+        },
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's defaults attach handlers of their own (DEFAULT_LOGGING):
+        # these replace them with ours.
+        "django": {"handlers": ["mail_admins"], "level": "INFO"},
         # Our one line per request replaces runserver's and Django's own.
-        "django.server": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "django.request": {"level": "ERROR"},
         "django.db.backends": {"level": "INFO"},
     },
 }
+# The admin error mail (and the DEBUG 500 page) lists the request and every
+# frame's variables: redacted like the log.
+DEFAULT_EXCEPTION_REPORTER = "config.errorreports.RedactingExceptionReporter"
