@@ -5,17 +5,24 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError, InterfaceError, transaction
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, gettext_lazy as _
+from django.utils.translation import gettext, gettext_lazy as _, ngettext
 
 from apikeys import services
 from apikeys.models import ApiKey, AuditEvent, Status
 from config.http import client_ip, no_store
 from projects import catalog
+from projects.admin import limit_to_projects
 from projects.models import Project
 
 
 logger = logging.getLogger(__name__)
+
+# Keys and their audit trail are seen with what lists keys in the console;
+# revoking and adding need the API Key Creation Permission (see projects/admin.py
+# for how the admin keeps other projects' records out).
+SEE_KEYS = (catalog.CREATE_API_KEYS, catalog.READ_API_KEYS)
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -45,7 +52,6 @@ class AdminApiKeyCreateForm(forms.Form):
     expires_at = forms.DateTimeField(
         label=_("Expires at"),
         required=False,
-        help_text=_("Optional, for example 2030-01-31 00:00 (UTC). Leave empty for no expiry."),
     )
     permissions = forms.MultipleChoiceField(
         label=_("Permissions"),
@@ -56,12 +62,28 @@ class AdminApiKeyCreateForm(forms.Form):
     )
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Other projects are neither named in the choices nor accepted on POST
+        # (the service would refuse them too).
+        self.fields["project"].queryset = limit_to_projects(
+            Project.objects.all(), user, catalog.CREATE_API_KEYS, field="pk"
+        )
+        # The date is read in the site's time zone: say which.
+        self.fields["expires_at"].help_text = gettext(
+            "Optional, for example 2030-01-31 00:00, in the time zone %(zone)s. At most 100 years from now. "
+            "Leave empty for no expiry."
+        ) % {"zone": timezone.get_current_timezone_name()}
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = ["name", "project", "masked_key", "status_display", "expires_at", "last_used_at", "created_by", "created_at"]
-    list_filter = [StatusFilter, "project"]
+    # Only projects with visible keys: the filter names no other project.
+    list_filter = [StatusFilter, ("project", admin.RelatedOnlyFieldListFilter)]
+    # Searched by get_search_results; listed here so the admin shows the box.
     search_fields = ["name", "tags", "public_id"]
+    search_help_text = _("Name or tag, as in the console, or a key's exact public ID.")
     list_select_related = ["project", "created_by"]
     actions = ["revoke_selected"]
     fields = [
@@ -69,6 +91,19 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "expires_at", "status_display", "created_at", "created_by", "created_by_key", "last_used_at",
         "revoked_at", "revoked_by", "revoked_by_key", "pepper_version",
     ]
+
+    def get_queryset(self, request):
+        return limit_to_projects(super().get_queryset(request), request.user, *SEE_KEYS)
+
+    def get_search_results(self, request, queryset, search_term):
+        # The console's search (ApiKeyQuerySet.search): tags are matched in
+        # their JSON text, so only text a tag can hold may reach them, or `"`
+        # would match every key. Django's own search would also read a lone
+        # `"` as an empty phrase that matches everything.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.search(term) | queryset.filter(public_id=term), False
 
     def get_readonly_fields(self, request, obj=None):
         # Every field: a key is what it was created as.
@@ -98,7 +133,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             raise PermissionDenied
         status = 200
         if request.method == "POST":
-            form = AdminApiKeyCreateForm(request.POST)
+            form = AdminApiKeyCreateForm(request.POST, user=request.user)
             if form.is_valid():
                 data = form.cleaned_data
                 try:
@@ -131,7 +166,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
                         TemplateResponse(request, "admin/apikeys/apikey/secret.html", context, status=201).render()
                     )
         else:
-            form = AdminApiKeyCreateForm(initial={"ticket": services.issue_ticket(user=request.user)})
+            form = AdminApiKeyCreateForm(
+                initial={"ticket": services.issue_ticket(user=request.user)}, user=request.user
+            )
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -144,7 +181,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
     # -- revoke with a confirmation step ------------------------------------
     @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
     def revoke_selected(self, request, queryset):
-        keys = list(queryset.select_related("project"))
+        # The queryset holds only keys the user may see; seeing is not revoking.
+        selected = list(queryset.select_related("project"))
+        keys = [key for key in selected if request.user.has_perm(f"projects.{catalog.CREATE_API_KEYS}", key.project)]
+        if left_out := len(selected) - len(keys):
+            message = ngettext(
+                "%(count)s selected API key was left out: revoking needs the API Key Creation Permission in its project.",
+                "%(count)s selected API keys were left out: revoking needs the API Key Creation Permission in their project.",
+                left_out,
+            ) % {"count": left_out}
+            self.message_user(request, message, messages.WARNING)
+        if not keys:
+            return None
         if request.POST.get("confirm") != "yes":
             context = {
                 **self.admin_site.each_context(request),
@@ -156,9 +204,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
             }
             return TemplateResponse(request, "admin/apikeys/apikey/revoke_confirmation.html", context)
         with transaction.atomic():  # all selected keys, or none
+            # Each revocation locks its project's row: always in the same
+            # order, so two admins revoking across projects cannot deadlock.
             revoked = sum(
                 services.api_key_revoke(api_key=key, revoked_by=request.user, ip_address=client_ip(request))
-                for key in keys
+                for key in sorted(keys, key=lambda key: (key.project_id, key.pk))
             )
         self.message_user(request, gettext("Revoked %(count)s API key(s).") % {"count": revoked}, messages.SUCCESS)
         return None
@@ -167,10 +217,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
     list_display = ["at", "action", "project", "api_key", "actor_label", "ip_address"]
-    list_filter = ["action", "project"]
+    list_filter = ["action", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["api_key__name", "api_key__public_id", "actor_label"]
     list_select_related = ["project", "api_key"]
     date_hierarchy = "at"
+
+    def get_queryset(self, request):
+        # Events carry addresses and names: only of keys the user may see.
+        return limit_to_projects(super().get_queryset(request), request.user, *SEE_KEYS)
 
     def has_add_permission(self, request) -> bool:
         return False

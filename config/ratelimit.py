@@ -1,13 +1,20 @@
 """Fixed-window failure counters in Django's cache (Redis when REDIS_URL is set).
 
-Shared by the log-in limiter and the API's failed-authentication limiter.
+The mechanism (record, current, reset), then the named policies built on it:
+the log-in policy, which every log-in page uses (the console's and the
+admin's). The API's failed-authentication limiter uses the mechanism too.
 Every function fails open when the cache is down: it logs the error and
 counts nothing, so a cache outage never locks everybody out.
 """
 
+import hashlib
 import logging
 
+from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext
+
+from config.http import client_ip
 
 logger = logging.getLogger(__name__)
 
@@ -40,3 +47,44 @@ def reset(key: str) -> None:
         cache.delete(key)
     except Exception:  # noqa: BLE001
         logger.exception("Rate limiter unavailable.")
+
+
+# -- named policies ----------------------------------------------------------
+# The limits themselves, next to the mechanism, so a reader sees them at once.
+
+
+def _login_counters(request, username: str) -> list[tuple[str, int]]:
+    # Per username in every spelling (a botnet guessing one account from many
+    # addresses), and per client address (one address spraying many usernames).
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    return [
+        (f"login-failures:user:{digest}", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME),
+        (f"login-failures:ip:{client_ip(request) or 'unknown'}", settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS),
+    ]
+
+
+def login_allowed(request, username: str) -> bool:
+    """The log-in policy, for every log-in page (console and admin): may the password be checked?
+
+    False once the username or the client's address reached its limit of
+    failures in the window: then the password must not even be checked, so
+    guessing stops being useful.
+    """
+    counters = _login_counters(request, username)
+    counts = current(*(key for key, _ in counters))
+    return all(counts.get(key, 0) < limit for key, limit in counters)
+
+
+def login_failed(request, username: str) -> None:
+    for key, _ in _login_counters(request, username):
+        record(key, settings.LOGIN_FAILURE_WINDOW_SECONDS)
+
+
+def login_succeeded(request, username: str) -> None:
+    """Clears the username's failures; the address's stay (its owner may be spraying)."""
+    reset(_login_counters(request, username)[0][0])
+
+
+def login_refused_message() -> str:
+    minutes = max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
+    return gettext("Too many failed log-in attempts. Try again in %(minutes)s minutes.") % {"minutes": minutes}

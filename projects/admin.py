@@ -1,7 +1,40 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from projects import catalog
 from projects.models import Membership, Project, Role, catalog_permissions
+
+# Staff reach a project's records in the admin only where their role in that
+# project lets them, as in the console: Django's model permissions open the
+# admin, project permissions (projects/backends.py) choose the records.
+# Superusers see everything. Records outside are treated as missing: absent
+# from lists, searches, filters and autocompletes, and their pages answer
+# like a missing object's.
+ADMINISTER = "can_become_administrator_in_project"
+MANAGE_MEMBERS = "can_crud_permissions_in_project"
+DELETE_PROJECT = "can_delete_project_in_project"
+
+
+def limit_to_projects(queryset, user, *codenames: str, field: str = "project"):
+    """`queryset` without the rows of projects where `user` holds none of `codenames`.
+
+    `field` leads from a row to its project ("pk" for projects themselves).
+    The backend answers for each of the user's projects (only a membership
+    grants project permissions), so the rule stays in one place.
+    """
+    if user.is_superuser:
+        return queryset
+    allowed = [
+        project.pk
+        for project in Project.objects.filter(memberships__user=user)
+        if any(user.has_perm(f"projects.{codename}", project) for codename in codenames)
+    ]
+    return queryset.filter(**{f"{field}__in": allowed})
+
+
+def may(request, codename: str, project: Project | None) -> bool:
+    """Object-level gate for has_*_permission(request, obj): True without an object (Django asks that first)."""
+    return project is None or request.user.has_perm(f"projects.{codename}", project)
 
 
 class MembershipInline(admin.TabularInline):
@@ -10,6 +43,17 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
     readonly_fields = ["created_at"]
+
+    # `obj` is the project: its members are managed by whoever may manage
+    # members in it, like on the membership pages.
+    def has_add_permission(self, request, obj):
+        return super().has_add_permission(request, obj) and may(request, MANAGE_MEMBERS, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and may(request, MANAGE_MEMBERS, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and may(request, MANAGE_MEMBERS, obj)
 
 
 @admin.register(Project)
@@ -20,9 +64,31 @@ class ProjectAdmin(admin.ModelAdmin):
     readonly_fields = ["created_at"]
     inlines = [MembershipInline]
 
+    def get_queryset(self, request):
+        # Also what the membership form's project autocomplete offers.
+        return limit_to_projects(super().get_queryset(request), request.user, catalog.READ_PROJECT, field="pk")
+
+    def has_add_permission(self, request):
+        # A new project has no members yet, so no project role could cover
+        # it (and its creator could not even see it afterwards).
+        return request.user.is_superuser
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and may(request, ADMINISTER, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        # Also asked per project by the delete_selected action.
+        return super().has_delete_permission(request, obj) and may(request, DELETE_PROJECT, obj)
+
 
 @admin.register(Role)
 class RoleAdmin(admin.ModelAdmin):
+    """Roles are global data: one Administrator role serves every project.
+
+    No project permission covers a role, so Django's model permissions alone
+    decide who may change one, and a change reaches every project.
+    """
+
     list_display = ["name", "permission_count"]
     search_fields = ["name"]
     filter_horizontal = ["permissions"]
@@ -44,7 +110,24 @@ class RoleAdmin(admin.ModelAdmin):
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ["user", "project", "role", "created_at"]
-    list_filter = ["project", "role"]
+    # Only projects with visible memberships: the filter names no other project.
+    list_filter = [("project", admin.RelatedOnlyFieldListFilter), "role"]
     search_fields = ["user__username", "project__name", "project__slug"]
     autocomplete_fields = ["user", "project"]
     list_select_related = ["user", "project", "role"]
+
+    def get_queryset(self, request):
+        return limit_to_projects(super().get_queryset(request), request.user, MANAGE_MEMBERS)
+
+    # Per membership too: deleting a project asks about each membership it takes along.
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and may(request, MANAGE_MEMBERS, obj and obj.project)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and may(request, MANAGE_MEMBERS, obj and obj.project)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "project":
+            # Refuses, on POST, a project whose members the user may not manage.
+            kwargs["queryset"] = limit_to_projects(Project.objects.all(), request.user, MANAGE_MEMBERS, field="pk")
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)

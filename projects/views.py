@@ -1,18 +1,13 @@
-import hashlib
-
-from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
-from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from config import ratelimit
-from config.http import client_ip
 from projects import catalog
 from projects.access import get_project_or_404
 from projects.models import Project
@@ -30,7 +25,7 @@ def project_tabs(request: HttpRequest, project: Project, active: str) -> dict:
     }
 
 
-@require_GET
+@require_safe
 def project_list(request: HttpRequest):
     if request.user.is_superuser:
         projects = Project.objects.all()
@@ -44,7 +39,7 @@ def project_list(request: HttpRequest):
     return render(request, "projects/project_list.html", {"rows": rows})
 
 
-@require_GET
+@require_safe
 def project_detail(request: HttpRequest, slug: str):
     project = get_project_or_404(request, slug)
     members = project.memberships.select_related("user", "role").order_by("user__username")
@@ -55,7 +50,7 @@ def project_detail(request: HttpRequest, slug: str):
 
 @login_not_required
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest):
     try:
         with connection.cursor() as cursor:
@@ -67,42 +62,32 @@ def healthz(request: HttpRequest):
 
 
 class LoginView(auth_views.LoginView):
-    """Django's log-in, limited per username and per client address.
+    """Django's log-in under the log-in policy (config.ratelimit).
 
-    Past either limit the password is not even checked, so guessing stops
-    being useful; the limit applies to failures only and a success clears the
-    username's count. If the cache is down the limit fails open (logged).
+    The console's log-in page, and the admin's (config.admin), so that one
+    policy counts every failure. Past a limit the password is not even
+    checked, so guessing stops being useful; only failures count and a
+    success clears the username's count. If the cache is down the limit fails
+    open (logged).
     """
 
     redirect_authenticated_user = True
 
-    def _counters(self) -> list[tuple[str, int]]:
-        username = (self.request.POST.get("username") or "").strip().lower()
-        digest = hashlib.sha256(username.encode()).hexdigest()
-        return [
-            (f"login-failures:user:{digest}", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME),
-            (f"login-failures:ip:{client_ip(self.request) or 'unknown'}", settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS),
-        ]
+    def _username(self) -> str:
+        return self.request.POST.get("username") or ""
 
     def post(self, request, *args, **kwargs):
-        counters = self._counters()
-        counts = ratelimit.current(*(key for key, _ in counters))
-        if any(counts.get(key, 0) >= limit for key, limit in counters):
+        if not ratelimit.login_allowed(request, self._username()):
             # An unbound form: validating it would check the password.
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")[:150]})
-            minutes = max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
-            throttled = gettext("Too many failed log-in attempts. Try again in %(minutes)s minutes.") % {
-                "minutes": minutes
-            }
-            context = self.get_context_data(form=form, throttled=throttled)
+            form = self.get_form_class()(request, initial={"username": self._username()[:150]})
+            context = self.get_context_data(form=form, throttled=ratelimit.login_refused_message())
             return self.render_to_response(context, status=429)
         return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
-        for key, _ in self._counters():
-            ratelimit.record(key, settings.LOGIN_FAILURE_WINDOW_SECONDS)
+        ratelimit.login_failed(self.request, self._username())
         return super().form_invalid(form)
 
     def form_valid(self, form):
-        ratelimit.reset(self._counters()[0][0])
+        ratelimit.login_succeeded(self.request, self._username())
         return super().form_valid(form)

@@ -1,6 +1,6 @@
 """The Django admin for API keys and their audit trail."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone as dt_timezone
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -131,6 +131,12 @@ def test_search_by_public_id(admin_client, keys):
     assert listed(admin_client.get(reverse(CHANGELIST), {"q": key.public_id})) == {"soon"}
 
 
+@pytest.mark.parametrize("query", ['"', "[", "]", ",", '", "', "'"])
+def test_search_with_json_punctuation_does_not_match_every_key(admin_client, keys, query):
+    # Tags are stored as JSON text (["ci"]): its punctuation is no tag.
+    assert listed(admin_client.get(reverse(CHANGELIST), {"q": query})) == set()
+
+
 # -- revoking from the change list -----------------------------------------------------------
 
 
@@ -218,7 +224,8 @@ def test_staff_cannot_add_a_key_in_a_project_they_are_not_a_member_of(client, pr
     response = client.post(reverse(ADD), add_data(client, project, permissions=["can_delete_project_in_project"]))
 
     assert response.status_code == 200
-    assert catalog.CREATE_API_KEYS in response.content.decode()
+    assert response.context["form"].errors["project"]
+    assert project.name not in response.content.decode()
     assert parse(response).by_id("api-key-secret") is None
     assert not ApiKey.objects.exists()
 
@@ -293,6 +300,28 @@ def test_admin_add_refuses_a_past_expiry(admin_client, project):
     assert response.status_code == 200
     assert "must be in the future" in response.content.decode()
     assert not ApiKey.objects.exists()
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+def test_admin_add_refuses_a_date_at_the_end_of_the_calendar_in_every_zone(admin_client, project, settings, zone):
+    settings.TIME_ZONE = zone
+
+    response = admin_client.post(reverse(ADD), add_data(admin_client, project, expires_at="9999-12-31 23:59:59"))
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["expires_at"] == ["The expiration date can be at most 100 years from now."]
+    assert not ApiKey.objects.exists()
+    assert admin_client.get(reverse("admin:apikeys_apikey_changelist")).status_code == 200
+
+
+def test_admin_add_says_which_time_zone_the_date_is_in(admin_client, project, settings):
+    settings.TIME_ZONE = "America/New_York"
+
+    help_text = str(admin_client.get(reverse(ADD)).context["form"].fields["expires_at"].help_text)
+    admin_client.post(reverse(ADD), add_data(admin_client, project, expires_at="2031-01-31 00:00:00"))
+
+    assert "America/New_York" in help_text and "UTC" not in help_text
+    assert ApiKey.objects.get().expires_at == datetime(2031, 1, 31, 5, 0, tzinfo=dt_timezone.utc)
 
 
 def test_admin_add_respects_the_deprecation_switch(admin_client, project, settings):
