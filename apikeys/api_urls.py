@@ -1,6 +1,7 @@
 from django.urls import path
 
 from apikeys import api
+from apikeys import converters  # noqa: F401 - registers <public_id:…>
 
 app_name = "api"
 
@@ -9,5 +10,6 @@ urlpatterns = [
     path("whoami", api.whoami, name="whoami"),
     path("projects/<slug:slug>", api.project_detail, name="project"),
     path("projects/<slug:slug>/api-keys", api.key_collection, name="keys"),
-    path("projects/<slug:slug>/api-keys/<str:public_id>/revoke", api.key_revoke, name="key-revoke"),
+    # A malformed key id falls through to config.urls' JSON 404 (api.not_found).
+    path("projects/<slug:slug>/api-keys/<public_id:public_id>/revoke", api.key_revoke, name="key-revoke"),
 ]

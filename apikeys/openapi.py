@@ -4,6 +4,7 @@ Tests check that every API route is described here and that real responses
 validate against these schemas.
 """
 
+from apikeys import tokens
 from projects import catalog
 
 _STR = {"type": "string"}
@@ -124,7 +125,7 @@ def _json(schema_name: str, description: str) -> dict:
 
 def _errors(*codes: int) -> dict:
     text = {
-        400: "Invalid input.",
+        400: "Invalid input: a malformed URL, header, cookie, parameter or body (named in `detail`).",
         401: "Missing, malformed, unknown, expired or revoked key.",
         403: "The key lacks a permission (named in `detail`).",
         404: "No such project (a key sees only its own) or key.",
@@ -137,8 +138,16 @@ def _errors(*codes: int) -> dict:
 
 
 _SLUG = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
-_KEY_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
-_AUTH_ERRORS = (401, 429)
+_KEY_ID = {
+    "name": "id",
+    "in": "path",
+    "required": True,
+    # Anything else is no key id: the API answers its JSON 404 without looking.
+    "schema": {"type": "string", "pattern": f"^[{tokens.ALPHABET}]{{{tokens.PUBLIC_ID_LENGTH}}}$"},
+}
+# Any operation: a malformed request (a control character in the URL, a
+# header or a cookie) is refused before authentication, then the key.
+_AUTH_ERRORS = (400, 401, 429)
 
 
 def document(server_url: str) -> dict:
@@ -148,7 +157,9 @@ def document(server_url: str) -> dict:
             "title": "Project API keys",
             "version": "1",
             "description": (
-                "Authenticate with `Authorization: Bearer <key>`. A key sees only its own project."
+                "Authenticate with `Authorization: Bearer <key>`. A key sees only its own project. "
+                "Every GET operation also answers HEAD (the same status and headers, no body); "
+                "a method an operation does not list gets a JSON 405 with `Allow`."
             ),
         },
         "servers": [{"url": server_url}],

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from apikeys import converters  # noqa: F401 - registers <public_id:…>
 from apikeys import views
 
 app_name = "apikeys"
@@ -8,6 +9,7 @@ urlpatterns = [
     # The API Keys tab of a project
     path("", views.key_list, name="list"),
     path("create/", views.key_create, name="create"),
-    # Keys are addressed by their public id, never the database pk.
-    path("<str:public_id>/revoke/", views.key_revoke, name="revoke"),
+    # Keys are addressed by their public id, never the database pk; anything
+    # not shaped like one is a 404 before the view.
+    path("<public_id:public_id>/revoke/", views.key_revoke, name="revoke"),
 ]

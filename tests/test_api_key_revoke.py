@@ -165,7 +165,9 @@ def test_unknown_key_is_404(logged_in, project):
 
 
 def test_key_is_addressed_by_public_id_not_pk(logged_in, project, key):
-    assert logged_in.get(reverse("apikeys:revoke", args=[project.slug, str(key.pk)])).status_code == 404
+    assert logged_in.get(f"/projects/{project.slug}/api-keys/{key.pk}/revoke/").status_code == 404
+    # Nor by anything shaped like a public id that is not one of this project's keys.
+    assert logged_in.get(f"/projects/{project.slug}/api-keys/{str(key.pk).zfill(12)}/revoke/").status_code == 404
 
 
 def test_revoked_key_is_refused_on_next_request(logged_in, project, key):
