@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: run test serve bench install clean check messages screenshots
+.PHONY: run test serve bench bench-refusals install clean check messages screenshots
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ serve: $(STAMP)
 # Benchmarks (needs wrk); writes docs/benchmarks.md.
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+
+# Server-side cost of each way a key is refused (in-process, PostgreSQL by
+# default): prints the table kept in docs/benchmarks.md.
+bench-refusals: $(STAMP)
+	$(BIN)/python benchmarks/refusals.py
 
 # Translations (needs GNU gettext): extract every marked string into
 # locale/de/LC_MESSAGES/django.po, then compile django.mo. Both are committed,

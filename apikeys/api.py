@@ -8,7 +8,8 @@ attack on ambient (cookie) credentials, and there are none here.
 
 import json
 import logging
-from datetime import UTC
+import math
+import time
 from functools import wraps
 
 from django.conf import settings
@@ -46,6 +47,10 @@ def error_response(status: int, error: str, detail: str, headers: dict | None = 
     return response
 
 
+REVOKED = "The API key has been revoked."
+EXPIRED = "The API key has expired."
+
+
 def _unauthorized(detail: str) -> ApiError:
     return ApiError(
         401,
@@ -62,6 +67,37 @@ def _failure_cache_key(ip: str | None) -> str:
     return f"apikeys:auth-failures:{ip or 'unknown'}"
 
 
+# Addresses this process saw go over the shared limit, until when (monotonic
+# seconds). A client over the limit is refused before its key is looked up or
+# hashed, without asking the cache: valid clients keep paying nothing for the
+# limiter, and a flood of guesses costs a dictionary lookup per request. Each
+# process learns an address on its first refused failure, so the shared
+# counter stays the authority; bounded, so many addresses cannot grow it.
+_tripped: dict[str, float] = {}
+MAX_TRIPPED_ADDRESSES = 10_000
+
+
+def _tripped_retry_after(ip: str | None) -> int | None:
+    until = _tripped.get(ip or "unknown")
+    if until is None:
+        return None
+    left = until - time.monotonic()
+    if left <= 0:
+        _tripped.pop(ip or "unknown", None)
+        return None
+    return max(1, math.ceil(left))
+
+
+def _remember_tripped(ip: str | None) -> None:
+    now = time.monotonic()
+    if len(_tripped) >= MAX_TRIPPED_ADDRESSES:
+        for address in [a for a, until in _tripped.items() if until <= now]:
+            del _tripped[address]
+        while len(_tripped) >= MAX_TRIPPED_ADDRESSES:
+            del _tripped[next(iter(_tripped))]  # the oldest entry
+    _tripped[ip or "unknown"] = now + settings.API_AUTH_FAILURE_WINDOW_SECONDS
+
+
 def _record_failure(ip: str | None) -> int:
     """Count a failed authentication in the client's current window.
 
@@ -71,26 +107,31 @@ def _record_failure(ip: str | None) -> int:
     return ratelimit.record(_failure_cache_key(ip), settings.API_AUTH_FAILURE_WINDOW_SECONDS)
 
 
-def _too_many_failures() -> ApiError:
+def _too_many_failures(retry_after: int | None = None) -> ApiError:
     return ApiError(
         429,
         "rate_limited",
         "Too many failed authentications from this address. Try again later.",
-        {"Retry-After": str(settings.API_AUTH_FAILURE_WINDOW_SECONDS)},
+        {"Retry-After": str(retry_after or settings.API_AUTH_FAILURE_WINDOW_SECONDS)},
     )
 
 
 def authenticate(request: HttpRequest) -> ApiKey:
     """The key behind the request's bearer token, or an ApiError.
 
-    1. Read `Authorization: Bearer <key>`; nothing else is a credential.
-    2. `services.api_key_authenticate` parses (a bad checksum costs no
+    1. An address that went over the failure limit is refused at once (429),
+       before any lookup or hash.
+    2. Read `Authorization: Bearer <key>`; nothing else is a credential.
+    3. `services.api_key_authenticate` parses (a bad checksum costs no
        query), loads the key with one indexed query, compares in constant time.
-    3. A failure counts against the client's address; past the limit, 429.
+    4. A failure counts against the client's address; past the limit, 429.
        A client whose keys are right never touches the counter.
-    4. "Expired" and "revoked" are told only to callers who proved the secret;
+    5. "Expired" and "revoked" are told only to callers who proved the secret;
        an unknown key and a wrong secret get the same answer.
     """
+    ip = client_ip(request)
+    if _tripped and (retry_after := _tripped_retry_after(ip)):
+        raise _too_many_failures(retry_after)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     result = None
@@ -99,31 +140,36 @@ def authenticate(request: HttpRequest) -> ApiKey:
         if result.ok:
             request.api_key = result.api_key
             return result.api_key
-    ip = client_ip(request)
     if _record_failure(ip) > settings.API_AUTH_FAILURE_LIMIT:
+        _remember_tripped(ip)
         raise _too_many_failures()
     if result is None:
         raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
     if result.error == "revoked":
-        raise _unauthorized("The API key has been revoked.")
+        raise _unauthorized(REVOKED)
     if result.error == "expired":
-        raise _unauthorized("The API key has expired.")
+        raise _unauthorized(EXPIRED)
     raise _unauthorized("The API key is not valid.")
 
 
+ANY_METHOD = None
+
+
 def api_view(*methods: str):
-    """Method check, bearer authentication and JSON errors for an API view."""
+    """Method check, bearer authentication and JSON errors for an API view.
+
+    A GET endpoint answers HEAD too (monitors and load balancers use it);
+    any other method gets a JSON 405 naming the allowed ones in `Allow`.
+    `api_view(ANY_METHOD)` serves every method.
+    """
+    allowed = None if methods == (ANY_METHOD,) else _with_head(methods)
 
     def decorator(view):
         @login_not_required
         @csrf_exempt
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs):
-            if request.method not in methods:
-                response = error_response(
-                    405, "method_not_allowed", f"Use {' or '.join(methods)} on this URL."
-                )
-                response["Allow"] = ", ".join(methods)
+            if (response := method_not_allowed(request, allowed)) is not None:
                 return response
             try:
                 api_key = authenticate(request)
@@ -134,6 +180,18 @@ def api_view(*methods: str):
         return wrapper
 
     return decorator
+
+
+def _with_head(methods) -> tuple[str, ...]:
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else tuple(methods)
+
+
+def method_not_allowed(request: HttpRequest, allowed) -> JsonResponse | None:
+    if allowed is None or request.method in allowed:
+        return None
+    response = error_response(405, "method_not_allowed", f"Use {' or '.join(allowed)} on this URL.")
+    response["Allow"] = ", ".join(allowed)
+    return response
 
 
 # -- helpers --------------------------------------------------------------------
@@ -305,11 +363,6 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
             raise ApiError(400, "invalid_field", "'expires_at' must be an ISO 8601 date-time or null.")
         if expires_at.tzinfo is None:
             raise ApiError(400, "invalid_field", "'expires_at' needs a time zone, for example 2030-01-31T00:00:00Z.")
-        try:
-            # Stored and answered in UTC; some offsets push year 9999 past what UTC can hold.
-            expires_at = expires_at.astimezone(UTC)
-        except OverflowError:
-            raise ApiError(400, "invalid_field", "'expires_at' is out of range.") from None
     try:
         created = services.api_key_create(
             project=project,
@@ -322,8 +375,7 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
             ip_address=client_ip(request),
         )
     except services.ApiKeyError as error:
-        status = 403 if error.code in {"forbidden", "creation_disabled"} else 400
-        raise ApiError(status, error.code if error.code != "invalid" else "invalid_field", error.message) from None
+        raise _service_error(error) from None
     except (DatabaseError, InterfaceError):  # InterfaceError: the connection was lost
         # The service's transaction rolled back: nothing was saved, a retry is safe.
         logger.exception("Creating an API key failed in the database; nothing was saved.")
@@ -349,16 +401,32 @@ def key_revoke(request: HttpRequest, api_key: ApiKey, slug: str, public_id: str)
     ).first()
     if target is None:
         raise ApiError(404, "not_found", "No such API key in this project.")
-    services.api_key_revoke(api_key=target, revoked_by_key=api_key, ip_address=client_ip(request))
+    try:
+        services.api_key_revoke(api_key=target, revoked_by_key=api_key, ip_address=client_ip(request))
+    except services.ApiKeyError as error:
+        raise _service_error(error) from None
     return JsonResponse(serialize_key(target))
 
 
+def _service_error(error: services.ApiKeyError) -> ApiError:
+    # The calling key was revoked or expired between authentication and the write.
+    if error.code == "key_revoked":
+        return _unauthorized(REVOKED)
+    if error.code == "key_expired":
+        return _unauthorized(EXPIRED)
+    status = 403 if error.code in {"forbidden", "creation_disabled"} else 400
+    return ApiError(status, error.code if error.code != "invalid" else "invalid_field", error.message)
+
+
 @login_not_required
+@csrf_exempt  # no cookie credential is ever read here, and it only answers GET
 def openapi(request: HttpRequest):
+    if (response := method_not_allowed(request, _with_head(["GET"]))) is not None:
+        return response
     return JsonResponse(document(request.build_absolute_uri("/api/v1")))
 
 
-@api_view("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+@api_view(ANY_METHOD)
 def not_found(request: HttpRequest, api_key: ApiKey, *args, **kwargs):
     """Any other URL under /api/: JSON like every API answer, never the console's HTML 404.
 

@@ -6,15 +6,16 @@ in one place.
 """
 
 import secrets
+import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, ngettext
 
 from apikeys import tokens
 from apikeys.models import TAG_CHARACTERS, ApiKey, AuditEvent, CreationTicket
@@ -95,6 +96,96 @@ def clean_tags(tags) -> list[str]:
     return cleaned
 
 
+# Characters that render as nothing (or as a plain space) but make two
+# strings differ: "name" and "name\u200b" must not be two keys. Categories
+# Cc (controls), Cf (format: zero-width, bidirectional overrides), Cs, Co,
+# Cn (surrogates, private use, unassigned) and every separator but the plain
+# space are refused wholesale; these are the invisible letters and marks the
+# categories miss.
+INVISIBLE_CHARACTERS = frozenset(
+    "\u034f"  # combining grapheme joiner
+    "\u115f\u1160\u3164\uffa0"  # Hangul fillers
+    "\u17b4\u17b5"  # Khmer inherent vowels
+    "\u2800"  # Braille blank
+    "\ufe00\ufe01\ufe02\ufe03\ufe04\ufe05\ufe06\ufe07\ufe08\ufe09\ufe0a\ufe0b\ufe0c\ufe0d\ufe0e\ufe0f"
+)
+REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
+# Spaces that NFKC turns into a plain space (no-break, en, em, thin,
+# ideographic...): accepted as typed, stored as " ".
+UNICODE_SPACES = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+MAX_NAME_LENGTH = 100
+MAX_DESCRIPTION_LENGTH = 1000
+
+
+def _refused_character(text: str, allowed: str = " ") -> str | None:
+    for char in text:
+        if char in allowed:
+            continue
+        if char in INVISIBLE_CHARACTERS or unicodedata.category(char) in REFUSED_CATEGORIES:
+            return char
+        if "\U000e0100" <= char <= "\U000e01ef":  # variation selectors supplement
+            return char
+    return None
+
+
+# Whole sentences per field, so that each language can build its own.
+_TEXT_ERRORS = {
+    "name": (
+        gettext_lazy("The name must be text."),
+        gettext_lazy("The name contains an invisible or control character (U+%(code)04X), which is not allowed."),
+    ),
+    "description": (
+        gettext_lazy("The description must be text."),
+        gettext_lazy(
+            "The description contains an invisible or control character (U+%(code)04X), which is not allowed."
+        ),
+    ),
+}
+
+
+def _normalize(value, field: str, allowed: str) -> str:
+    if not isinstance(value, str):
+        raise ApiKeyError(str(_TEXT_ERRORS[field][0]), field=field)
+    # NFKC folds look-alike compatibility forms (full-width letters, ligatures,
+    # no-break and other wide spaces) into their plain form. Checked before
+    # too, so that the error names the character as it was typed.
+    normalized = unicodedata.normalize("NFKC", value)
+    for text in (value, normalized):
+        if char := _refused_character(text, allowed + (UNICODE_SPACES if text is value else "")):
+            raise ApiKeyError(str(_TEXT_ERRORS[field][1]) % {"code": ord(char)}, field=field)
+    return normalized
+
+
+def clean_name(name) -> str:
+    """A key's name as stored and compared: NFKC, single spaces, nothing invisible.
+
+    Names are what people read before they revoke, so two active keys must
+    never look alike: a zero-width space or a doubled space (which HTML shows
+    as one) would make a second "name".
+    """
+    name = _normalize(name or "", "name", allowed=" ")
+    name = " ".join(part for part in name.split(" ") if part)
+    if not name:
+        raise ApiKeyError(gettext("A name is required."), field="name")
+    if len(name) > MAX_NAME_LENGTH:
+        raise ApiKeyError(
+            gettext("The name can be at most %(max)s characters.") % {"max": MAX_NAME_LENGTH}, field="name"
+        )
+    return name
+
+
+def clean_description(description) -> str:
+    """Like a name, but line breaks and tabs may stay."""
+    description = _normalize(description or "", "description", allowed=" \r\n\t")
+    description = description.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if len(description) > MAX_DESCRIPTION_LENGTH:
+        raise ApiKeyError(
+            gettext("The description can be at most %(max)s characters.") % {"max": MAX_DESCRIPTION_LENGTH},
+            field="description",
+        )
+    return description
+
+
 def latest_allowed_expiry(now: datetime, parent_key: ApiKey | None) -> datetime | None:
     candidates = []
     if settings.API_KEY_MAX_LIFETIME_DAYS:
@@ -104,7 +195,12 @@ def latest_allowed_expiry(now: datetime, parent_key: ApiKey | None) -> datetime 
     return min(candidates) if candidates else None
 
 
-def _check_expiry(expires_at: datetime | None, now: datetime, parent_key: ApiKey | None) -> None:
+MAX_EXPIRY_YEARS = 100
+MAX_EXPIRY = timedelta(days=365 * MAX_EXPIRY_YEARS + MAX_EXPIRY_YEARS // 4)
+
+
+def _check_expiry(expires_at: datetime | None, now: datetime, parent_key: ApiKey | None) -> datetime | None:
+    """The expiry in UTC, if the rules allow it."""
     latest = latest_allowed_expiry(now, parent_key)
     if expires_at is None:
         if settings.API_KEY_REQUIRE_EXPIRY:
@@ -115,9 +211,27 @@ def _check_expiry(expires_at: datetime | None, now: datetime, parent_key: ApiKey
                 % {"latest": f"{latest:%Y-%m-%d %H:%M}"},
                 field="expires_at",
             )
-        return
+        return None
     if timezone.is_naive(expires_at):
         raise ApiKeyError(gettext("The expiration date needs a time zone."), field="expires_at")
+    try:
+        # Compared, stored and shown from UTC; an offset can push a date at
+        # the end of the calendar past what a datetime holds.
+        expires_at = expires_at.astimezone(UTC)
+    except OverflowError:
+        expires_at = datetime.max.replace(tzinfo=UTC)
+    if expires_at > now + MAX_EXPIRY:
+        # Beyond this, dates stop rendering in some time zones (year 9999 in
+        # UTC+14 is year 10000) and lifetimes stop being arithmetic.
+        raise ApiKeyError(
+            ngettext(
+                "The expiration date can be at most %(years)s year from now.",
+                "The expiration date can be at most %(years)s years from now.",
+                MAX_EXPIRY_YEARS,
+            )
+            % {"years": MAX_EXPIRY_YEARS},
+            field="expires_at",
+        )
     if expires_at <= now:
         raise ApiKeyError(gettext("The expiration date must be in the future."), field="expires_at")
     if latest is not None and expires_at > latest:
@@ -130,6 +244,7 @@ def _check_expiry(expires_at: datetime | None, now: datetime, parent_key: ApiKey
             % {"latest": f"{latest:%Y-%m-%d %H:%M}", "reason": reason},
             field="expires_at",
         )
+    return expires_at
 
 
 # -- writes -----------------------------------------------------------------
@@ -172,14 +287,8 @@ def api_key_create(
             code="forbidden",
         )
 
-    name = (name or "").strip()
-    if not name:
-        raise ApiKeyError(gettext("A name is required."), field="name")
-    if len(name) > 100:
-        raise ApiKeyError(gettext("The name can be at most 100 characters."), field="name")
-    description = (description or "").strip()
-    if len(description) > 1000:
-        raise ApiKeyError(gettext("The description can be at most 1000 characters."), field="description")
+    name = clean_name(name)
+    description = clean_description(description)
     tags = clean_tags(tags)
     if isinstance(permissions, str) or not all(isinstance(p, str) for p in permissions):
         raise ApiKeyError(gettext("Permissions must be a list of codenames."), field="permissions")
@@ -198,7 +307,7 @@ def api_key_create(
             field="permissions",
             code="forbidden",
         )
-    _check_expiry(expires_at, now, created_by_key)
+    expires_at = _check_expiry(expires_at, now, created_by_key)
     # Catalog order, so that equal sets always look the same.
     ordered = [p.codename for p in catalog.CATALOG if p.codename in requested]
 
@@ -214,11 +323,12 @@ def api_key_create(
                     ),
                     code="already_submitted",
                 )
-            # Names are unique among the project's active keys, and whether a
-            # key is active depends on the clock, so no unique index can say
-            # it: creations in one project are serialized by a lock on its row
-            # (SQLite serializes all writes anyway).
-            list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True))
+            # Every key write in a project holds the project's row lock (see
+            # _lock_project): names are unique among active keys, and a key
+            # revoked meanwhile must not create anything.
+            _lock_project(project.pk)
+            if created_by_key is not None:
+                _check_acting_key(created_by_key)
             if ApiKey.objects.filter(project=project, name=name).active(now).exists():
                 raise ApiKeyError(
                     gettext("An active API key with this name already exists in this project."), field="name"
@@ -264,8 +374,11 @@ def api_key_revoke(
     """
     if (revoked_by is None) == (revoked_by_key is None):
         raise ValueError("Exactly one of revoked_by and revoked_by_key must be given.")
-    now = timezone.now()
     with transaction.atomic():
+        _lock_project(api_key.project_id)
+        if revoked_by_key is not None:
+            _check_acting_key(revoked_by_key)
+        now = timezone.now()
         changed = ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(
             revoked_at=now, revoked_by=revoked_by, revoked_by_key=revoked_by_key
         )
@@ -285,6 +398,35 @@ def api_key_revoke(
     else:
         api_key.refresh_from_db(fields=["revoked_at", "revoked_by", "revoked_by_key"])
     return bool(changed)
+
+
+def _lock_project(project_id: int) -> None:
+    """Serialize every key write in one project: creations and revocations.
+
+    A key authenticated a moment ago may be revoked before its request writes.
+    Taking the project's row lock first, in every writing transaction, orders
+    the two: either the revocation committed before we got the lock (and the
+    re-check in _check_acting_key sees it), or it waits for our commit (and
+    its cascade sees the key we created). One lock, always taken first, so no
+    two writers can deadlock. On SQLite `select_for_update` is a no-op, but
+    transactions begin IMMEDIATE (settings), which serializes writers the
+    same way.
+    """
+    list(Project.objects.select_for_update().filter(pk=project_id).values_list("pk", flat=True))
+
+
+def _check_acting_key(api_key: ApiKey) -> None:
+    """Inside the writing transaction: is the key that authorizes it still usable?
+
+    Read again, after the project lock, because authentication happened
+    before the transaction started.
+    """
+    state = ApiKey.objects.filter(pk=api_key.pk).values("revoked_at", "expires_at").first()
+    now = timezone.now()
+    if state is None or state["revoked_at"] is not None:
+        raise ApiKeyError(gettext("The API key has been revoked."), code="key_revoked")
+    if state["expires_at"] is not None and state["expires_at"] <= now:
+        raise ApiKeyError(gettext("The API key has expired."), code="key_expired")
 
 
 def issue_ticket(*, user: AbstractBaseUser) -> str:
@@ -343,8 +485,10 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
 
     1. Parse: shape and checksum. A malformed key costs no query.
     2. One indexed query by public id, with the project joined.
-    3. Constant-time comparison of the keyed hash. Unknown id and wrong
-       secret give the same answer ("invalid"), so ids cannot be probed.
+    3. Constant-time comparison of the keyed hash against the row's raw
+       columns, before anything is built from the row: an unknown id and a
+       wrong secret cost the same work (one query, one HMAC) and get the same
+       answer ("invalid"), so neither answer nor timing tells ids apart.
     4. Only now, to a caller who proved the secret: revoked or expired.
     5. Record last use, at most once a minute, with one conditional UPDATE.
     """
@@ -352,13 +496,14 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
         parsed = tokens.parse(raw)
     except tokens.InvalidKey:
         return AuthResult(None, "invalid")
-    api_key = _load_for_authentication(parsed.public_id)
-    if api_key is None:
-        # Spend the same work as a real comparison.
-        tokens.matches(parsed.raw, tokens.current_pepper_version(), "0" * 64)
+    query = _authentication_query()
+    row = query.fetch(parsed.public_id)
+    if row is None:
+        tokens.matches(parsed.raw, tokens.current_pepper_version(), UNKNOWN_KEY_HASH)
         return AuthResult(None, "invalid")
-    if not tokens.matches(parsed.raw, api_key.pepper_version, api_key.secret_hash):
+    if not tokens.matches(parsed.raw, row[query.pepper_column], row[query.hash_column]):
         return AuthResult(None, "invalid")
+    api_key = query.build(row)
     now = now or timezone.now()
     if api_key.revoked_at is not None:
         return AuthResult(None, "revoked")
@@ -368,31 +513,54 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
     return AuthResult(api_key)
 
 
-# Compiled once per database alias: turning the ORM query into SQL costs
-# more than running it, and this is the hot path of every API call.
-_AUTH_QUERIES: dict[str, tuple] = {}
+# Compared against when no key has the presented id: the same HMAC and
+# comparison as for a real row, and never equal to a hex digest.
+UNKNOWN_KEY_HASH = "-" * 64
 
 
-def _load_for_authentication(public_id: str) -> ApiKey | None:
-    """The key with its project, by public id: one indexed query, no ORM compilation."""
-    alias = router.db_for_read(ApiKey)
-    connection = connections[alias]
-    compiled = _AUTH_QUERIES.get(alias)
-    if compiled is None:
+class _AuthenticationQuery:
+    """The key with its project, by public id: one indexed query, compiled once.
+
+    Turning the ORM query into SQL costs more than running it, and this is
+    the hot path of every API call, so the SQL is built once per database
+    alias and rows are turned into instances by the converters the ORM would
+    apply, and only for a key whose secret matched.
+    """
+
+    def __init__(self, alias: str):
+        connection = connections[alias]
         query = ApiKey.objects.using(alias).select_related("project").filter(public_id="").order_by()[:1].query
-        sql, params = query.get_compiler(alias).as_sql()
+        self.sql, params = query.get_compiler(alias).as_sql()
         if params != ("",):
             raise RuntimeError("The authentication query must take exactly one parameter.")
-        compiled = _AUTH_QUERIES[alias] = (sql, _row_reader(connection, ApiKey), _row_reader(connection, Project))
-    sql, read_key, read_project = compiled
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [public_id])
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    api_key, rest = read_key(connection, alias, row)
-    api_key.project, _ = read_project(connection, alias, rest)
-    return api_key
+        self.alias = alias
+        attnames = [f.attname for f in ApiKey._meta.concrete_fields]
+        self.hash_column = attnames.index("secret_hash")
+        self.pepper_column = attnames.index("pepper_version")
+        self._read_key = _row_reader(connection, ApiKey)
+        self._read_project = _row_reader(connection, Project)
+
+    def fetch(self, public_id: str):
+        with connections[self.alias].cursor() as cursor:
+            cursor.execute(self.sql, [public_id])
+            return cursor.fetchone()
+
+    def build(self, row) -> ApiKey:
+        connection = connections[self.alias]
+        api_key, rest = self._read_key(connection, self.alias, row)
+        api_key.project, _ = self._read_project(connection, self.alias, rest)
+        return api_key
+
+
+_AUTH_QUERIES: dict[str, _AuthenticationQuery] = {}
+
+
+def _authentication_query() -> _AuthenticationQuery:
+    alias = router.db_for_read(ApiKey)
+    query = _AUTH_QUERIES.get(alias)
+    if query is None:
+        query = _AUTH_QUERIES[alias] = _AuthenticationQuery(alias)
+    return query
 
 
 def _row_reader(connection, model):

@@ -117,6 +117,9 @@ def matches(raw: str, pepper_version: str, stored_hash: str) -> bool:
     try:
         candidate = hash_key(raw, pepper_version)
     except KeyError:
+        # A retired pepper: refuse after the same work as any other refusal,
+        # so timing does not single out keys hashed under it.
+        hmac.compare_digest(hash_key(raw, current_pepper_version()), stored_hash)
         return False
     return hmac.compare_digest(candidate, stored_hash)
 

@@ -87,7 +87,7 @@ class ApiKeyFactory(factory.django.DjangoModelFactory):
 
     @classmethod
     def _create(cls, model_class, *, project, created_by=None, **kwargs):
-        if created_by is None:
+        if created_by is None and kwargs.get("created_by_key") is None:
             created_by = UserFactory(is_superuser=True, username="key-factory-admin")
         created = services.api_key_create(project=project, created_by=created_by, **kwargs)
         created.api_key.secret = created.secret

@@ -125,12 +125,54 @@ def test_valid_requests_do_not_reset_or_raise_the_count(client, key):
     assert cache.get(counter("127.0.0.1")) == 2
 
 
-def test_a_valid_key_still_works_from_an_address_over_the_limit(client, key):
-    """The limit slows down guessing; it does not lock out a client that holds a key."""
+def test_an_address_over_the_limit_is_refused_before_any_lookup(client, key, django_assert_num_queries, monkeypatch):
+    """Past the limit a request costs neither a query nor a hash, whatever key it carries."""
+    exhaust(client)
+    assert_rate_limited(fail(client))
+    hashed = []
+    monkeypatch.setattr(tokens, "hash_key", lambda *args: hashed.append(args))
+
+    with django_assert_num_queries(0):
+        response = client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}")
+
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert hashed == []
+
+
+def test_a_refused_address_costs_no_cache_round_trip(client, key, monkeypatch):
     exhaust(client)
     assert_rate_limited(fail(client))
 
-    assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 200
+    def cache_down(*args, **kwargs):
+        raise AssertionError("the cache was asked")
+
+    monkeypatch.setattr(cache, "get", cache_down)
+    monkeypatch.setattr(cache, "get_many", cache_down)
+    monkeypatch.setattr(cache, "incr", cache_down)
+    monkeypatch.setattr(cache, "add", cache_down)
+
+    assert fail(client).status_code == 429
+    # Another address with a valid key: nothing asks the cache either.
+    assert client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {key.secret}", REMOTE_ADDR="198.51.100.9").status_code == 200
+
+
+def test_another_process_learns_the_limit_from_the_shared_counter(client, project):
+    exhaust(client)
+    assert_rate_limited(fail(client))
+    api._tripped.clear()  # a process that has not seen this address yet
+
+    assert_rate_limited(fail(client))
+    assert "127.0.0.1" in api._tripped
+
+
+def test_the_remembered_addresses_are_bounded(monkeypatch, settings):
+    monkeypatch.setattr(api, "MAX_TRIPPED_ADDRESSES", 3)
+    for number in range(10):
+        api._remember_tripped(f"198.51.100.{number}")
+
+    assert len(api._tripped) == 3
+    assert "198.51.100.9" in api._tripped
 
 
 def test_a_failed_permission_check_is_not_an_authentication_failure(client, key):

@@ -208,3 +208,72 @@ def test_parallel_child_key_creation_by_one_key_respects_every_rule(project, use
     child = children.get()
     assert set(child.permissions) <= set(parent.permissions)
     assert child.expires_at <= parent.expires_at
+
+
+ROUNDS = 10
+
+
+@pytest.mark.parametrize("revoker", ["api_key", "console"])
+def test_keys_created_while_their_parent_is_revoked_never_outlive_it(project, user, settings, revoker):
+    """Parent P creates children (and its child C grandchildren) in parallel with P's revocation.
+
+    Whatever the interleaving, once both have committed no descendant of P
+    is active: a creation either commits before the revocation (whose
+    cascade then revokes it) or sees P revoked and creates nothing.
+    """
+    import time
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    settings.API_AUTH_FAILURE_LIMIT = 100_000
+    url = f"/api/v1/projects/{project.slug}/api-keys"
+    expiry = (timezone.now() + timedelta(days=5)).isoformat()
+    revoker_key = ApiKeyFactory(project=project, permissions=[catalog.CREATE_API_KEYS])
+    creator_permissions = [catalog.READ_PROJECT, catalog.CREATE_API_KEYS]
+    created, refused = 0, 0
+    for round_number in range(ROUNDS):
+        parent = ApiKeyFactory(project=project, permissions=creator_permissions, expires_at=timezone.now() + timedelta(days=9))
+        child = ApiKeyFactory(
+            project=project, permissions=creator_permissions, created_by_key=parent,
+            expires_at=timezone.now() + timedelta(days=8),
+        )
+
+        def client_for(index):
+            client = Client()
+            if index == 0 and revoker == "console":
+                client.force_login(user)
+            return index, client
+
+        def work(prepared, parent=parent, child=child, round_number=round_number):
+            index, client = prepared
+            if index == 0:
+                time.sleep(0.003 * (round_number % 5))  # a different interleaving each round
+                if revoker == "api_key":
+                    return client.post(
+                        f"{url}/{parent.public_id}/revoke", HTTP_AUTHORIZATION=f"Bearer {revoker_key.secret}"
+                    )
+                return client.post(reverse("apikeys:revoke", args=[project.slug, parent.public_id]))
+            creator = parent if index % 2 else child
+            return client.post(
+                url,
+                {"name": f"r{round_number}-{index}", "permissions": [catalog.READ_PROJECT], "expires_at": expiry},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {creator.secret}",
+            )
+
+        responses = run_threads(THREADS, work, setup=client_for)
+
+        assert responses[0].status_code in {200, 302}
+        for response in responses[1:]:
+            assert response.status_code in {201, 401}, response.content
+            if response.status_code == 201:
+                created += 1
+                assert not services.api_key_authenticate(response.json()["secret"]).ok
+            else:
+                refused += 1
+                assert response.json()["detail"] == "The API key has been revoked."
+        descendants = ApiKey.objects.filter(created_by_key__in=[parent, child])
+        assert not descendants.active().exists()
+        assert not ApiKey.objects.filter(pk__in=[parent.pk, child.pk]).active().exists()
+    assert created and refused, f"no race happened: {created} created, {refused} refused"

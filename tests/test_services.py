@@ -450,3 +450,80 @@ def test_name_of_an_expired_key_can_be_reused(project, admin_user):
 
     assert created.api_key.name == expired.name
     assert services.api_key_authenticate(expired.secret).error == "expired"
+
+
+# -- refusal paths do the same work --------------------------------------------
+
+
+def _refusal_work(raw: str, monkeypatch) -> list[str]:
+    """What authenticating `raw` did: queries, hashes and model instances built."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    work: list[str] = []
+    real_hash, real_from_db = tokens.hash_key, ApiKey.from_db
+    monkeypatch.setattr(tokens, "hash_key", lambda *a: work.append("hmac") or real_hash(*a))
+    monkeypatch.setattr(ApiKey, "from_db", classmethod(lambda cls, *a: work.append("instance") or real_from_db.__func__(cls, *a)))
+    with CaptureQueriesContext(connection) as queries:
+        result = services.api_key_authenticate(raw)
+    monkeypatch.undo()
+    assert result.error == "invalid"
+    return [f"query" for _ in queries] + work
+
+
+def test_an_unknown_id_and_a_wrong_secret_cost_the_same_work(project, monkeypatch):
+    """Timing must not tell whether a public id exists: one query and one HMAC on both paths,
+    and no model instance is built for a key whose secret did not match."""
+    key = ApiKeyFactory(project=project)
+    wrong_secret = tokens.generate(public_id=key.public_id).raw
+    unknown_id = tokens.generate().raw
+
+    assert _refusal_work(wrong_secret, monkeypatch) == ["query", "hmac"]
+    assert _refusal_work(unknown_id, monkeypatch) == ["query", "hmac"]
+
+
+# -- names and descriptions that look like something else ----------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["api\u200bkey", "api\u200dkey", "\u2066api\u2069", "api\u00adkey", "api\x00key", "api\nkey", "api\u2028key", "api\U000e0100key", "\u2800"],
+)
+def test_a_name_with_an_invisible_or_control_character_is_refused(project, admin_user, name):
+    error = refused(project, admin_user, name=name)
+
+    assert error.field == "name"
+    assert "invisible or control character" in error.message
+
+
+def test_names_are_stored_normalized_and_compared_normalized(project, admin_user):
+    first = create(project, admin_user, name="  ﬁnance\u3000report  ").api_key
+
+    assert first.name == "finance report"
+    error = refused(project, admin_user, name="finance\u00a0 report")
+    assert error.message == "An active API key with this name already exists in this project."
+
+
+def test_a_description_keeps_its_line_breaks_but_nothing_invisible(project, admin_user):
+    created = create(project, admin_user, description="line one\r\nline two\n\tindented").api_key
+    assert created.description == "line one\nline two\n\tindented"
+
+    error = refused(project, admin_user, name="other", description="looks fine\u202e")
+    assert error.field == "description"
+
+
+def test_the_api_refuses_invisible_names_with_a_clear_400(client, project):
+    parent = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS])
+
+    response = client.post(
+        "/api/v1/projects/demo/api-keys",
+        {"name": "deploy\u200b", "permissions": [catalog.READ_PROJECT], "expires_at": in_days(5).isoformat()},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {parent.secret}",
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_field",
+        "detail": "The name contains an invisible or control character (U+200B), which is not allowed.",
+    }

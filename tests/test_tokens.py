@@ -310,3 +310,13 @@ def test_key_stops_verifying_once_its_pepper_is_retired(settings):
     settings.API_KEY_PEPPERS = {"v2": "the-new-pepper-of-the-tests"}
 
     assert services.api_key_authenticate(old_key.secret).error == "invalid"
+
+
+def test_a_retired_pepper_costs_the_same_hmac_as_any_refusal(settings, monkeypatch):
+    settings.API_KEY_PEPPERS = {"v2": "the-new-pepper-of-the-tests"}
+    hashed = []
+    real = tokens.hash_key
+    monkeypatch.setattr(tokens, "hash_key", lambda raw, version: hashed.append(version) or real(raw, version))
+
+    assert tokens.matches(tokens.generate().raw, "v1", "0" * 64) is False
+    assert hashed == ["v1", "v2"]  # the retired version is tried, then the same HMAC as for an unknown id

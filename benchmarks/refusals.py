@@ -1,0 +1,105 @@
+"""`make bench-refusals`: server-side time of each way a key is refused, through the whole Django stack.
+
+The refusal paths must not tell an attacker anything: an unknown public id
+and a wrong secret for an existing id must cost the same (one query, one
+HMAC, no instance built), and a client over the failure limit must cost less
+than either (no query, no hash, no cache round trip). Measured in-process
+with Django's test client (middleware, URL routing, the view, the JSON
+answer), so the network and the WSGI server are left out on purpose: what
+differs between the paths is our code, not the transport.
+
+The database is BENCH_DATABASE_URL's (default: PostgreSQL on 127.0.0.1, the
+deployment database); a throwaway test database is created and dropped.
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret-key")
+os.environ.setdefault("API_KEY_PEPPERS", "b1:benchmark-only-pepper-value")
+os.environ.setdefault("DJANGO_SECURE", "0")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/apikeys_bench")
+os.environ.pop("REDIS_URL", None)
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
+ROUNDS = 5
+
+
+def main() -> None:
+    setup_test_environment()
+    settings.ALLOWED_HOSTS = ["testserver"]
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    try:
+        print(run())
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def run() -> str:
+    from apikeys import api, tokens
+    from projects import catalog
+    from tests.factories import ApiKeyFactory, ProjectFactory
+
+    project = ProjectFactory(slug="bench")
+    key = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT])
+    client = Client()
+    settings.API_AUTH_FAILURE_LIMIT = 10**9  # refusals stay 401s, except where the limit is the point
+
+    def over_limit():
+        api._tripped["127.0.0.1"] = time.monotonic() + 3600
+        return f"Bearer {key.secret}"
+
+    paths = {
+        "valid key (200)": lambda: f"Bearer {key.secret}",
+        "malformed key, bad checksum (401)": lambda: f"Bearer {key.secret[:-1]}{'A' if key.secret[-1] != 'A' else 'B'}",
+        "unknown public id (401)": lambda: f"Bearer {tokens.generate().raw}",
+        "wrong secret, existing id (401)": lambda: f"Bearer {tokens.generate(public_id=key.public_id).raw}",
+        "client over the failure limit (429)": over_limit,
+    }
+    # Alternate the paths round by round, so that drift hits them all alike.
+    samples: dict[str, list[float]] = {name: [] for name in paths}
+    for _ in range(ROUNDS):
+        for name, header in paths.items():
+            api._tripped.clear()
+            value = header()
+            for _ in range(REQUESTS // ROUNDS):
+                value = header() if "unknown" in name or "wrong" in name else value
+                started = time.perf_counter()
+                client.get("/api/v1/whoami", HTTP_AUTHORIZATION=value)
+                samples[name].append((time.perf_counter() - started) * 1000)
+    api._tripped.clear()
+
+    lines = [
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, database {connection.vendor}; "
+        f"{REQUESTS} requests per path in {ROUNDS} alternating rounds, through the test client.",
+        "",
+        "| refusal path | median | p90 |",
+        "|---|---|---|",
+    ]
+    for name, values in samples.items():
+        values.sort()
+        lines.append(f"| {name} | {statistics.median(values):.3f} ms | {values[int(len(values) * 0.9)]:.3f} ms |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
