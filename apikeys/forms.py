@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _, ngettext
 
 from apikeys.models import Status
-from apikeys.services import ApiKeyError, clean_tags
+from apikeys.services import MAX_EXPIRY, ApiKeyError, clean_tags
 from projects import catalog
 
 QUICK_EXPIRY_DAYS = (30, 90, 365)
@@ -30,7 +30,6 @@ class ApiKeyCreateForm(forms.Form):
         label=_("Expires on"),
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}),
-        help_text=_("The key stops working at the end of this day (UTC)."),
     )
     permissions = forms.MultipleChoiceField(
         label=_("Permissions"),
@@ -46,15 +45,25 @@ class ApiKeyCreateForm(forms.Form):
     def __init__(self, *args, grantable: frozenset[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.grantable = grantable
-        choices = [
-            (str(days), ngettext("%(days)s day", "%(days)s days", days) % {"days": days})
-            for days in QUICK_EXPIRY_DAYS
-        ]
+        # Offer only what the lifetime policy allows: a cap of 60 days offers
+        # 30 days and 60 days, never 90 or 365.
+        cap = settings.API_KEY_MAX_LIFETIME_DAYS
+        quick = [days for days in QUICK_EXPIRY_DAYS if not cap or days <= cap]
+        choices = [(str(days), ngettext("%(days)s day", "%(days)s days", days) % {"days": days}) for days in quick]
+        if cap and cap not in quick:
+            choices.append(
+                (str(cap), ngettext("%(days)s day (the longest allowed)", "%(days)s days (the longest allowed)", cap) % {"days": cap})
+            )
         choices.append(("custom", _("On a date")))
-        if not (settings.API_KEY_REQUIRE_EXPIRY or settings.API_KEY_MAX_LIFETIME_DAYS):
+        if not (settings.API_KEY_REQUIRE_EXPIRY or cap):
             choices.append(("never", _("Never")))
         self.fields["expiration"].choices = choices
-        self.fields["expiration"].initial = "90"
+        self.fields["expiration"].initial = "90" if "90" in dict(choices) else choices[len(quick) - 1 if quick else 0][0]
+        # The date picker's range (the service checks the date itself).
+        today = timezone.localdate()
+        self.expires_on_min = today
+        self.expires_on_max = today + (timedelta(days=cap) if cap else MAX_EXPIRY - timedelta(days=1))
+        self.time_zone_name = timezone.get_current_timezone_name()
 
     def clean_tags(self) -> list[str]:
         try:

@@ -10,7 +10,8 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import trigger_client_event
 
 from apikeys import services
@@ -37,7 +38,9 @@ def _load_project_for_listing(request: HttpRequest, slug: str) -> tuple[Project,
     return project, can_manage
 
 
-@require_GET
+@require_safe
+# htmx asks for the list fragment alone: caches must keep the two apart.
+@vary_on_headers("HX-Request", "HX-Target")
 def key_list(request: HttpRequest, slug: str):
     project, can_manage = _load_project_for_listing(request, slug)
     # Each filter stands on its own: a bad status must not drop the search.
@@ -75,7 +78,7 @@ def _deprecated() -> bool:
     return settings.API_KEYS_DEPRECATED or settings.API_KEY_CREATION_DISABLED
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def key_create(request: HttpRequest, slug: str):
     """The create form, and on success the view-once secret page.
 
@@ -114,7 +117,8 @@ def key_create(request: HttpRequest, slug: str):
                 if error.code == "already_submitted":
                     messages.warning(request, error.message)
                     return redirect("apikeys:list", slug=project.slug)
-                form.add_error(error.field if error.field in form.fields else None, error.message)
+                field = "expires_on" if error.field == "expires_at" else error.field
+                form.add_error(field if field in form.fields else None, error.message)
             except (DatabaseError, InterfaceError):  # InterfaceError: the connection was lost
                 # The service's transaction rolled back, the ticket with it: the
                 # same form can be sent again. Say so instead of a 500.
@@ -174,7 +178,8 @@ def _secret_page(request: HttpRequest, project: Project, created: services.Creat
     return no_store(render(request, "apikeys/key_secret.html", context, status=201))
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
+@vary_on_headers("HX-Request")  # a dialog or a page; a table row or a redirect
 def key_revoke(request: HttpRequest, slug: str, public_id: str):
     """Confirmation (a <dialog> for htmx, a full page otherwise); POST revokes."""
     project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
@@ -182,7 +187,7 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     context = project_tabs(request, project, "api_keys")
     context.update(api_key=api_key, can_manage=True, creation_disabled_reason=services.creation_disabled_reason())
 
-    if request.method == "GET":
+    if request.method != "POST":
         template = "apikeys/_revoke_dialog.html" if request.htmx else "apikeys/key_revoke.html"
         return render(request, template, context)
 

@@ -260,6 +260,9 @@ if not API_KEY_PEPPERS:
 
 # Lifetime policy: a cap in days (0 = none) and whether an expiry is required.
 API_KEY_MAX_LIFETIME_DAYS = env_int("API_KEY_MAX_LIFETIME_DAYS", 0)
+if not 0 <= API_KEY_MAX_LIFETIME_DAYS <= 36500:
+    # Expiry dates are bounded to 100 years anyway (apikeys.services.MAX_EXPIRY).
+    sys.exit("Configuration error: API_KEY_MAX_LIFETIME_DAYS must be between 0 (no cap) and 36500.")
 API_KEY_REQUIRE_EXPIRY = env_bool("API_KEY_REQUIRE_EXPIRY", False)
 # The seed's deprecation: show the notice, and (separately) switch creation off.
 API_KEYS_DEPRECATED = env_bool("API_KEYS_DEPRECATED", False)

@@ -231,6 +231,104 @@ def test_custom_date_beyond_the_maximum_lifetime_is_refused(client, project, adm
     assert not ApiKey.objects.exists()
 
 
+def expiration_choices(response) -> list[str]:
+    return [radio.attrs["value"] for radio in parse(response).find_all("input", name="expiration")]
+
+
+@pytest.mark.parametrize(
+    ("cap", "offered_choices", "initial"),
+    [
+        (0, ["30", "90", "365", "custom", "never"], "90"),
+        (60, ["30", "60", "custom"], "30"),
+        (90, ["30", "90", "custom"], "90"),
+        (400, ["30", "90", "365", "400", "custom"], "90"),
+        (7, ["7", "custom"], "7"),
+    ],
+)
+def test_the_form_offers_only_lifetimes_the_policy_allows(client, project, admin_user, settings, cap, offered_choices, initial):
+    settings.API_KEY_MAX_LIFETIME_DAYS = cap
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    assert [r.attrs["value"] for r in page.find_all("input", name="expiration")] == offered_choices
+    assert [r.attrs["value"] for r in page.find_all("input", name="expiration") if "checked" in r.attrs] == [initial]
+    picker = page.find("input", name="expires_on")
+    assert picker.attrs["min"] == timezone.localdate().isoformat()
+    last = timezone.localdate() + timedelta(days=cap or 36524)
+    assert picker.attrs["max"] == last.isoformat()
+
+
+def test_every_offered_lifetime_is_accepted(client, project, admin_user, settings):
+    settings.API_KEY_MAX_LIFETIME_DAYS = 60
+    client.force_login(admin_user)
+
+    for choice in [c for c in expiration_choices(client.get(create_url(project))) if c != "custom"]:
+        data = open_form(client, project) | {"name": f"lifetime {choice}", "expiration": choice}
+        assert client.post(create_url(project), data).status_code == 201, choice
+
+
+def test_the_help_text_names_the_time_zone_the_date_is_read_in(client, project, admin_user, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(admin_user)
+    day = date.today() + timedelta(days=10)
+
+    help_text = parse(client.get(create_url(project))).by_id("expires-help").text()
+    client.post(create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day.isoformat()})
+
+    assert "Europe/Berlin" in help_text and "UTC" not in help_text
+    # The end of that day in Berlin, as the help says.
+    expected = datetime.combine(day, time.max, tzinfo=timezone.get_current_timezone())
+    assert ApiKey.objects.get().expires_at == expected
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
+@pytest.mark.parametrize("day", ["9999-12-31", "9000-01-01", "2200-06-30"])
+def test_a_date_at_the_end_of_the_calendar_is_a_form_error_in_every_zone(client, project, admin_user, settings, zone, day):
+    settings.TIME_ZONE = zone
+    client.force_login(admin_user)
+
+    response = client.post(create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["expires_on"] == ["The expiration date can be at most 100 years from now."]
+    assert not ApiKey.objects.exists()
+    # And the tab still renders in that zone.
+    assert client.get(list_url(project)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("deploy\u200b", "U+200B"),  # zero-width space
+        ("\u202edeploy", "U+202E"),  # right-to-left override
+        ("dep\x07loy", "U+0007"),  # a control character
+        ("deploy\ufe0f", "U+FE0F"),  # a variation selector
+        ("dep\u3164loy", "U+3164"),  # Hangul filler, a "letter" that shows nothing
+    ],
+)
+def test_invisible_characters_in_a_name_are_a_form_error(client, project, admin_user, typed, error):
+    client.force_login(admin_user)
+
+    response = client.post(create_url(project), open_form(client, project) | {"name": typed})
+
+    assert response.status_code == 200
+    assert error in " ".join(response.context["form"].errors["name"])
+    assert not ApiKey.objects.exists()
+
+
+def test_a_look_alike_of_an_active_name_is_refused(client, project, admin_user):
+    client.force_login(admin_user)
+    assert client.post(create_url(project), open_form(client, project) | {"name": "deploy key"}).status_code == 201
+
+    # Full-width letters, a no-break space, a doubled space: all the same name once normalized.
+    for look_alike in ["ｄｅｐｌｏｙ key", "deploy\u00a0key", "deploy  key"]:
+        response = client.post(create_url(project), open_form(client, project) | {"name": look_alike})
+        assert response.status_code == 200, look_alike
+        assert response.context["form"].errors["name"] == ["An active API key with this name already exists in this project."]
+    assert ApiKey.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

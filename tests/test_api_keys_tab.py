@@ -683,3 +683,62 @@ def test_plain_create_form_has_nothing_checked(client, project, admin_user):
     client.force_login(admin_user)
 
     assert checked_permissions(client.get(create_url(project))) == set()
+
+
+# -- caches keep the htmx fragment and the full page apart -------------------------
+
+
+def varies_on(response) -> set[str]:
+    return {part.strip().lower() for part in response.get("Vary", "").split(",")}
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_every_response_that_htmx_changes_says_so_in_vary(client, project, admin_user, htmx):
+    from tests.factories import ApiKeyFactory
+
+    client.force_login(admin_user)
+    key = ApiKeyFactory(project=project)
+    headers = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "key-list"} if htmx else {}
+    revoke_url = f"/projects/{project.slug}/api-keys/{key.public_id}/revoke/"
+
+    responses = [
+        client.get(f"/projects/{project.slug}/api-keys/", **headers),
+        client.get(revoke_url, **headers),
+        client.post(revoke_url, **headers),
+    ]
+
+    for response in responses:
+        assert response.status_code in {200, 302}
+        assert "hx-request" in varies_on(response), response.request["PATH_INFO"]
+    assert "hx-target" in varies_on(responses[0])
+
+
+def test_keys_stored_before_the_expiry_bound_are_brought_within_it(client, project, admin_user, settings):
+    """A key accepted before the 100-year bound, expiring 9999-12-31, broke the tab in zones east of UTC."""
+    import importlib
+    from datetime import UTC, datetime
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+    from django.db.models import QuerySet
+
+    from apikeys.models import ApiKey
+    from tests.factories import ApiKeyFactory
+
+    key = ApiKeyFactory(project=project, name="forever")
+    # The model refuses to change an expiry; the old data came in through an old rule.
+    QuerySet.update(ApiKey.objects.filter(pk=key.pk), expires_at=datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    settings.TIME_ZONE = "Pacific/Kiritimati"
+    client.force_login(admin_user)
+    with pytest.raises(OverflowError):  # what every member saw: a 500
+        client.get(f"/projects/{project.slug}/api-keys/")
+
+    migration = importlib.import_module("apikeys.migrations.0002_bound_far_future_expiry")
+    historical = MigrationLoader(connection).project_state(("apikeys", "0001_initial")).apps
+    migration.bound_expiry(historical, None)
+
+    response = client.get(f"/projects/{project.slug}/api-keys/")
+    assert response.status_code == 200
+    assert "forever" in response.content.decode()
+    key.refresh_from_db()
+    assert key.expires_at == datetime(9999, 1, 1, tzinfo=UTC)

@@ -47,11 +47,11 @@ def test_it_is_not_cached(client):
 
 
 @pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
-def test_it_only_answers_get(client, method):
+def test_it_only_answers_get_and_head(client, method):
     response = getattr(client, method)("/healthz")
 
     assert response.status_code == 405
-    assert response["Allow"] == "GET"
+    assert response["Allow"] == "GET, HEAD"
 
 
 def test_it_is_not_redirected_to_https(client, settings):
