@@ -1,100 +1,86 @@
 """Every route of the URLconf, for tests that must cover routes added later without being edited.
 
-`ROUTES` is computed at import (collection) time from Django's resolver; a
-test parametrizes over it and turns a route into a URL with `Route.url()`,
-filling each parameter from a dict of real values (a project slug, a key's
-public id, an admin object's pk...).
+`ROUTES` is read from Django's resolver when the tests are collected (the
+admin's routes included); `fill()` finds a value for each path parameter
+that makes the URL name a real object, and `url()` builds the path.
 """
 
-import re
-from dataclasses import dataclass
+import inspect
+from dataclasses import dataclass, field
 
-import django
-from django.urls import URLPattern, URLResolver, get_resolver
-from django.urls.resolvers import RegexPattern, RoutePattern
-
-django.setup()
-
-_ROUTE_PARAMETER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
-_REGEX_GROUP = re.compile(r"\(\?P<(?P<name>\w+)>(?P<body>[^()]*(?:\([^()]*\)[^()]*)*)\)")
+from django.contrib import admin
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.exceptions import Resolver404
+from django.utils.regex_helper import normalize
 
 
 @dataclass(frozen=True)
 class Route:
-    pattern: str  # Django's route syntax, regex parts in {name} form
-    parameters: tuple[str, ...]
-    choices: tuple[tuple[str, tuple[str, ...]], ...]  # regex alternatives, e.g. app_label: (auth, projects)
+    route: str  # as ResolverMatch.route spells it; the test id
+    template: str  # "projects/%(slug)s/api-keys/", from the route's regex
+    params: tuple[str, ...]
+    pattern: URLPattern = field(compare=False)
 
-    @property
-    def id(self) -> str:
-        return "/" + self.pattern
+    def __str__(self) -> str:
+        return self.route or "<root>"
 
     @property
     def is_api(self) -> bool:
-        return self.pattern.startswith("api/")
+        return self.template.startswith("api/")
 
     @property
-    def is_admin(self) -> bool:
-        return self.pattern.startswith("admin/")
+    def model_admin(self) -> admin.ModelAdmin | None:
+        """The ModelAdmin serving this route, if any (its views are bound methods)."""
+        owner = getattr(self.pattern.callback, "model_admin", None)
+        owner = owner or getattr(inspect.unwrap(self.pattern.callback), "__self__", None)
+        return owner if isinstance(owner, admin.ModelAdmin) else None
 
     @property
-    def admin_model(self) -> str | None:
-        """"app_label.model" of an admin model page, whose object_id is that model's pk."""
-        match = re.match(r"admin/(\w+)/(\w+)/", self.pattern)
-        return f"{match[1]}.{match[2]}" if match else None
-
-    def url(self, values: dict[str, str], **overrides: str) -> str:
-        """The route as a path: each parameter from `overrides`, else `values`, else its first choice."""
-        choices = dict(self.choices)
-        path = self.pattern
-        for name in self.parameters:
-            value = overrides.get(name, values.get(name))
-            if value is None:
-                value = choices[name][0] if name in choices else "x"
-            path = path.replace("{" + name + "}", value, 1)
-        return "/" + path
+    def view_name(self) -> str:
+        return getattr(self.pattern.callback, "__name__", "")
 
 
-def _from_regex(regex: str) -> tuple[str, list[str], dict[str, tuple[str, ...]]]:
-    """A regex URL part as `{name}` placeholders; literal text kept."""
-    names: list[str] = []
-    choices: dict[str, tuple[str, ...]] = {}
-
-    def group(match):
-        names.append(match["name"])
-        body = match["body"]
-        if re.fullmatch(r"[\w-]+(\|[\w-]+)*", body):
-            choices[match["name"]] = tuple(body.split("|"))
-        return "{" + match["name"] + "}"
-
-    text = _REGEX_GROUP.sub(group, regex.lstrip("^").rstrip("$").removesuffix("\\Z"))
-    # Optional trailing pieces and escapes of a plain path.
-    text = re.sub(r"\(\?:[^)]*\)\?", "", text).replace("\\", "")
-    return text, names, choices
-
-
-def _walk(patterns, prefix: str, names: list[str], choices: dict) -> list[Route]:
-    found: list[Route] = []
+def _walk(patterns, route: str = "", regex: str = ""):
     for entry in patterns:
-        pattern = entry.pattern
-        if isinstance(pattern, RoutePattern):
-            text = _ROUTE_PARAMETER.sub(lambda m: "{" + m["name"] + "}", str(pattern._route))
-            part_names = [m["name"] for m in _ROUTE_PARAMETER.finditer(str(pattern._route))]
-            part_choices: dict = {}
-        elif isinstance(pattern, RegexPattern):
-            text, part_names, part_choices = _from_regex(pattern._regex)
-        else:  # LocalePrefixPattern: not used here
-            raise AssertionError(f"unknown pattern type {pattern!r}")
+        part = str(entry.pattern)
+        joined = part if not route else route + part.removeprefix("^")
+        # The resolver joins regexes this way too when it reverses URLs.
+        joined_regex = regex + entry.pattern.regex.pattern.removeprefix("^")
         if isinstance(entry, URLResolver):
-            found += _walk(entry.url_patterns, prefix + text, names + part_names, choices | part_choices)
-        elif isinstance(entry, URLPattern):
-            found.append(Route(prefix + text, tuple(names + part_names), tuple((choices | part_choices).items())))
-    return found
+            yield from _walk(entry.url_patterns, joined, joined_regex)
+        else:
+            template, params = normalize(joined_regex)[0]
+            yield Route(joined, template, tuple(params), entry)
 
 
-def all_routes() -> list[Route]:
-    unique = {route.pattern: route for route in _walk(get_resolver().url_patterns, "", [], {})}
-    return sorted(unique.values(), key=lambda route: route.pattern)
+ROUTES = list(_walk(get_resolver().url_patterns))
 
 
-ROUTES = all_routes()
+def url(route: Route, values: dict[str, str], query: str = "") -> str:
+    """The route's URL; values must already be percent-encoded where they need it."""
+    path = "/" + route.template % values
+    return f"{path}?{query}" if query else path
+
+
+def _resolves_to(path: str, route: Route) -> bool:
+    try:
+        return resolve(path).route == route.route
+    except Resolver404:
+        return False
+
+
+def fill(route: Route, known: dict[str, str]) -> dict[str, str]:
+    """A value for each path parameter: `known[name]` if it routes here, else the first candidate that does."""
+    values: dict[str, str] = {}
+    for name in route.params:
+        # A parameter the caller does not know yet gets the first value its route accepts.
+        candidates = [known[name]] if name in known else []
+        candidates += [*known.values(), "apikeys", "1", "a"]
+        for candidate in candidates:
+            trial = {**{p: known.get(p, "a") for p in route.params}, **values, name: candidate}
+            if _resolves_to(url(route, trial), route):
+                values[name] = candidate
+                break
+        else:
+            raise AssertionError(f"No valid value found for <{name}> of {route.route}: add one to the known values.")
+    return values

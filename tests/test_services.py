@@ -468,7 +468,7 @@ def _refusal_work(raw: str, monkeypatch) -> list[str]:
         result = services.api_key_authenticate(raw)
     monkeypatch.undo()
     assert result.error == "invalid"
-    return [f"query" for _ in queries] + work
+    return ["query" for _ in queries] + work
 
 
 def test_an_unknown_id_and_a_wrong_secret_cost_the_same_work(project, monkeypatch):
