@@ -6,7 +6,6 @@ in one place.
 """
 
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
-from apikeys import tokens
+from apikeys import text, tokens
 from apikeys.models import TAG_CHARACTERS, ApiKey, AuditEvent, CreationTicket
 from projects import catalog
 from projects.backends import project_permissions
@@ -96,36 +95,8 @@ def clean_tags(tags) -> list[str]:
     return cleaned
 
 
-# Characters that render as nothing (or as a plain space) but make two
-# strings differ: "name" and "name\u200b" must not be two keys. Categories
-# Cc (controls), Cf (format: zero-width, bidirectional overrides), Cs, Co,
-# Cn (surrogates, private use, unassigned) and every separator but the plain
-# space are refused wholesale; these are the invisible letters and marks the
-# categories miss.
-INVISIBLE_CHARACTERS = frozenset(
-    "\u034f"  # combining grapheme joiner
-    "\u115f\u1160\u3164\uffa0"  # Hangul fillers
-    "\u17b4\u17b5"  # Khmer inherent vowels
-    "\u2800"  # Braille blank
-    "\ufe00\ufe01\ufe02\ufe03\ufe04\ufe05\ufe06\ufe07\ufe08\ufe09\ufe0a\ufe0b\ufe0c\ufe0d\ufe0e\ufe0f"
-)
-REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp", "Zs"})
-# Spaces that NFKC turns into a plain space (no-break, en, em, thin,
-# ideographic...): accepted as typed, stored as " ".
-UNICODE_SPACES = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 1000
-
-
-def _refused_character(text: str, allowed: str = " ") -> str | None:
-    for char in text:
-        if char in allowed:
-            continue
-        if char in INVISIBLE_CHARACTERS or unicodedata.category(char) in REFUSED_CATEGORIES:
-            return char
-        if "\U000e0100" <= char <= "\U000e01ef":  # variation selectors supplement
-            return char
-    return None
 
 
 # Whole sentences per field, so that each language can build its own.
@@ -149,9 +120,9 @@ def _normalize(value, field: str, allowed: str) -> str:
     # NFKC folds look-alike compatibility forms (full-width letters, ligatures,
     # no-break and other wide spaces) into their plain form. Checked before
     # too, so that the error names the character as it was typed.
-    normalized = unicodedata.normalize("NFKC", value)
-    for text in (value, normalized):
-        if char := _refused_character(text, allowed + (UNICODE_SPACES if text is value else "")):
+    normalized = text.normalize(value)
+    for candidate in (value, normalized):
+        if char := text.refused_character(candidate, allowed + (text.UNICODE_SPACES if candidate is value else "")):
             raise ApiKeyError(str(_TEXT_ERRORS[field][1]) % {"code": ord(char)}, field=field)
     return normalized
 
@@ -167,6 +138,17 @@ def clean_name(name) -> str:
     name = " ".join(part for part in name.split(" ") if part)
     if not name:
         raise ApiKeyError(gettext("A name is required."), field="name")
+    if text.starts_with_a_mark(name):
+        raise ApiKeyError(gettext("The name cannot start with a combining mark."), field="name")
+    if alphabets := text.look_alike_alphabets(name):
+        raise ApiKeyError(
+            gettext(
+                "The name mixes letters of alphabets that look alike (%(alphabets)s), so it could pass for "
+                "another name. Use letters of one alphabet."
+            )
+            % {"alphabets": ", ".join(alphabets)},
+            field="name",
+        )
     if len(name) > MAX_NAME_LENGTH:
         raise ApiKeyError(
             gettext("The name can be at most %(max)s characters.") % {"max": MAX_NAME_LENGTH}, field="name"
@@ -329,7 +311,7 @@ def api_key_create(
             _lock_project(project.pk)
             if created_by_key is not None:
                 _check_acting_key(created_by_key)
-            if ApiKey.objects.filter(project=project, name=name).active(now).exists():
+            if _name_taken(project, name, now):
                 raise ApiKeyError(
                     gettext("An active API key with this name already exists in this project."), field="name"
                 )
@@ -398,6 +380,17 @@ def api_key_revoke(
     else:
         api_key.refresh_from_db(fields=["revoked_at", "revoked_by", "revoked_by_key"])
     return bool(changed)
+
+
+def _name_taken(project: Project, name: str, now: datetime) -> bool:
+    """Whether an active key of the project has a name that looks the same (apikeys.text.skeleton).
+
+    Compared in Python: a skeleton is not something SQL can compute, and a
+    project's active names are few enough to read under the project's lock.
+    """
+    wanted = text.skeleton(name)
+    names = ApiKey.objects.filter(project=project).active(now).values_list("name", flat=True).iterator()
+    return any(text.skeleton(existing) == wanted for existing in names)
 
 
 def _lock_project(project_id: int) -> None:

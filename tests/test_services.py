@@ -487,7 +487,12 @@ def test_an_unknown_id_and_a_wrong_secret_cost_the_same_work(project, monkeypatc
 
 @pytest.mark.parametrize(
     "name",
-    ["api\u200bkey", "api\u200dkey", "\u2066api\u2069", "api\u00adkey", "api\x00key", "api\nkey", "api\u2028key", "api\U000e0100key", "\u2800"],
+    [
+        "api\u200bkey", "api\u200dkey", "\u2066api\u2069", "api\u00adkey", "api\x00key", "api\nkey", "api\u2028key",
+        "api\U000e0100key", "\u2800",
+        # Default-ignorable and blank-looking characters outside the obvious categories.
+        "x\u180cy", "a\u180db", "cd\u180f", "\u180b", "ij\U00016fe4", "ef\U0001d159", "\U0001d159", "a\u2064b",
+    ],
 )
 def test_a_name_with_an_invisible_or_control_character_is_refused(project, admin_user, name):
     error = refused(project, admin_user, name=name)
@@ -527,3 +532,39 @@ def test_the_api_refuses_invisible_names_with_a_clear_400(client, project):
         "error": "invalid_field",
         "detail": "The name contains an invisible or control character (U+200B), which is not allowed.",
     }
+
+
+
+@pytest.mark.parametrize("name", ["p\u0430ypal", "\u0410lice", "\u03bfpen-ai", "deplo\u0443 key"])
+def test_a_name_mixing_look_alike_alphabets_is_refused(project, admin_user, name):
+    error = refused(project, admin_user, name=name)
+
+    assert error.field == "name"
+    assert "alphabets that look alike" in error.message
+
+
+def test_a_name_cannot_start_with_a_combining_mark(project, admin_user):
+    assert refused(project, admin_user, name="\u0338").field == "name"
+    assert create(project, admin_user, name="caf\u0065\u0301").api_key.name == "café"  # composed by NFKC
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("ape", "\u0430\u0440\u0435"),  # all-Cyrillic "аре"
+        ("Deploy", "deploy"),
+        ("pop", "\u03c1\u03bf\u03c1"),  # all-Greek "ρορ"
+        ("STRASSE", "straße"),
+    ],
+)
+def test_names_that_look_the_same_cannot_both_be_active(project, admin_user, first, second):
+    create(project, admin_user, name=first)
+
+    error = refused(project, admin_user, name=second)
+
+    assert error.message == "An active API key with this name already exists in this project."
+
+
+def test_other_alphabets_and_scripts_stay_welcome(project, admin_user):
+    for name in ["Ключ для CI", "κλειδί", "デプロイ用キー", "部署密钥", "مفتاح النشر", "🚀 deploy"]:
+        assert create(project, admin_user, name=name).api_key.name == name
