@@ -9,6 +9,7 @@ counts nothing, so a cache outage never locks everybody out.
 
 import hashlib
 import logging
+import unicodedata
 
 from django.conf import settings
 from django.core.cache import cache
@@ -56,7 +57,10 @@ def reset(key: str) -> None:
 def _login_counters(request, username: str) -> list[tuple[str, int]]:
     # Per username in every spelling (a botnet guessing one account from many
     # addresses), and per client address (one address spraying many usernames).
-    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+    # Django's log-in form NFKC-normalizes the username before it checks the
+    # password ("ａdmin" and "𝐚dmin" log in as "admin"): count them as one.
+    spelling = unicodedata.normalize("NFKC", username).strip().casefold()
+    digest = hashlib.sha256(spelling.encode("utf-8", "surrogatepass")).hexdigest()
     return [
         (f"login-failures:user:{digest}", settings.LOGIN_FAILURE_LIMIT_PER_USERNAME),
         (f"login-failures:ip:{client_ip(request) or 'unknown'}", settings.LOGIN_FAILURE_LIMIT_PER_ADDRESS),

@@ -177,3 +177,15 @@ def test_the_admin_password_change_still_works(client, superuser):
     assert response.status_code == 302
     superuser.refresh_from_db()
     assert superuser.check_password("a-New-passw0rd-that-is-long")
+
+
+@pytest.mark.parametrize("page", [ADMIN, CONSOLE])
+def test_look_alike_spellings_of_a_username_share_its_limit(client, superuser, settings, page):
+    """The log-in form folds "ｒoot" and "𝐫oot" into "root" before checking the password; so does the limit."""
+    spellings = ["root", "ｒoot", "\U0001d42boot", "ROOT", "ʳoot"]
+    for attempt in range(settings.LOGIN_FAILURE_LIMIT_PER_USERNAME):
+        fail(client, page, spellings[attempt % len(spellings)], address=f"198.51.100.{attempt}")
+
+    for spelling in spellings:
+        assert_throttled(log_in(client, page, spelling, PASSWORD, address=SOMEONE_ELSE))
+    assert client.session.get(SESSION_KEY) is None
