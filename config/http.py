@@ -21,9 +21,18 @@ def client_ip(request: HttpRequest) -> str | None:
             address = forwarded[-hops]
     try:
         # Stored in an inet column: anything else must not reach the database.
-        return str(ipaddress.ip_address(address))
+        parsed = ipaddress.ip_address(address)
     except ValueError:
         return None
+    if isinstance(parsed, ipaddress.IPv6Address):
+        # One client, one address: "::ffff:192.0.2.1" is 192.0.2.1, and a zone
+        # ("fe80::1%eth0") names an interface of the sender, not a client; a
+        # long one is not even storable in PostgreSQL's inet.
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        if parsed.scope_id is not None:
+            return str(ipaddress.IPv6Address(address.partition("%")[0]))
+    return str(parsed)
 
 
 def no_store(response: HttpResponse) -> HttpResponse:

@@ -228,3 +228,39 @@ def test_without_trusted_proxies_forwarded_for_is_ignored(client, project, setti
     assert cache.get(counter("198.51.100.5")) == LIMIT + 1
     assert cache.get(counter("192.0.2.0")) is None
     assert cache.get(counter("192.0.2.200")) is None
+
+
+@pytest.mark.parametrize(
+    ("forwarded", "client_address"),
+    [
+        ("2001:db8::1%" + "a" * 300, "2001:db8::1"),  # a zone id: not storable in inet, and one bucket per zone
+        ("2001:db8::1%1", "2001:db8::1"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),  # IPv4-mapped: the same client as 203.0.113.7
+        ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+    ],
+)
+def test_every_spelling_of_an_address_is_one_client(client, project, settings, forwarded, client_address):
+    settings.TRUSTED_PROXY_COUNT = 1
+    exhaust(client, HTTP_X_FORWARDED_FOR=forwarded)
+
+    assert_rate_limited(fail(client, HTTP_X_FORWARDED_FOR=client_address))
+    assert cache.get(counter(client_address)) == LIMIT + 1
+
+
+def test_a_zone_id_in_forwarded_for_is_stored_without_it(client, project, settings):
+    """A long zone id reached PostgreSQL's inet column: a 503 that no retry could fix."""
+    from apikeys.models import AuditEvent
+
+    settings.TRUSTED_PROXY_COUNT = 1
+    parent = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS])
+
+    response = client.post(
+        "/api/v1/projects/demo/api-keys",
+        {"name": "zoned", "permissions": [catalog.READ_PROJECT], "expires_at": parent.expires_at.isoformat()},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {parent.secret}",
+        HTTP_X_FORWARDED_FOR="2001:db8::1%" + "a" * 300,
+    )
+
+    assert response.status_code == 201, response.content
+    assert AuditEvent.objects.get(api_key__name="zoned").ip_address == "2001:db8::1"
