@@ -93,7 +93,7 @@ class InputGuardMiddleware:
 
 
 def is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX)
+    return request.path_info.startswith(API_PREFIX) or request.path_info == API_PREFIX.rstrip("/")
 
 
 def refuse(request: HttpRequest, detail: str) -> HttpResponse:

@@ -25,6 +25,6 @@ urlpatterns = [
     # Programmatic API
     path("api/v1/", include("apikeys.api_urls")),
     # Anything else under /api/ (an unknown path, a slug the routes refuse): a JSON 404.
-    re_path(r"^api/", api.not_found),
+    re_path(r"^api(?:/|$)", api.not_found),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -166,6 +166,7 @@ def test_api_without_a_valid_key_answers_only_documented_400_401_or_429(case, ws
         "/api/v1/whoami/",
         "/api/v1/nothing-here",
         "/api/v2/whoami",
+        "/api",  # no slash: not a redirect to an HTML page
     ],
 )
 def test_unroutable_api_urls_answer_json_after_authentication(client, almighty_key, path):
