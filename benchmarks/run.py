@@ -101,7 +101,8 @@ from apikeys import services
 from django.contrib.auth import get_user_model
 from projects.models import Project
 admin = get_user_model().objects.get(username="admin")
-created = services.api_key_create(project=Project.objects.get(slug="demo"), name="bench-whoami-" + __import__("secrets").token_hex(4),
+created = services.api_key_create(project=Project.objects.get(slug="demo"),
+    name="bench-whoami-" + __import__("secrets").token_hex(4),
     permissions=["can_read_project_in_project"], created_by=admin)
 print(created.secret)
 """
@@ -170,7 +171,7 @@ def http_benchmark(env: dict, wsgi: str, secret: str) -> dict:
         "whoami_rps": whoami_rps,
         "whoami_p99": statistics.median(p for _, p in calls),
         "ratio": whoami_rps / floor_rps,
-        "rounds": list(zip(floors, calls)),
+        "rounds": list(zip(floors, calls, strict=True)),
     }
 
 
@@ -210,7 +211,9 @@ project = Project.objects.get(slug="demo")
 count = 300
 started = time.perf_counter()
 for i in range(count):
-    services.api_key_create(project=project, name=f"rate-{i}-{time.time_ns()}", permissions=[catalog.READ_PROJECT], created_by=admin)
+    services.api_key_create(
+        project=project, name=f"rate-{i}-{time.time_ns()}", permissions=[catalog.READ_PROJECT], created_by=admin
+    )
 elapsed = time.perf_counter() - started
 print(json.dumps({"tab": tab, "create_per_second": count / elapsed}))
 """
@@ -225,7 +228,8 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    system = f"{platform.system()} {platform.release()}"
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {system}"
 
 
 def main() -> None:
@@ -237,8 +241,12 @@ def main() -> None:
         log("migrating and seeding")
         manage(env, "migrate", "--noinput")
         manage(env, "seed_demo", "--force")
-        for size in (10, 25, 1000, 10000):
-            manage(env, "bench_seed", "--project", f"bench-{size}", "--count", str(size))
+        django_script(
+            env,
+            "from benchmarks.seed import seed_keys\n"
+            "for size in (10, 25, 1000, 10000):\n"
+            "    seed_keys(f'bench-{size}', size)\n",
+        )
         secret = django_script(env, CREATE_KEY).strip()
         log("a. whoami vs healthz (HMAC-SHA256 keys)")
         hmac_result = http_benchmark(env, "config.wsgi", secret)
@@ -306,7 +314,8 @@ def write_report(db_url: str, hmac_result: dict, argon_result: dict, in_process:
         "|---|---|---|---|",
     ]
     for size in sorted(tab):
-        lines.append(f"| {size:,} | {tab[size]['median_ms']:.1f} ms | {tab[size]['p90_ms']:.1f} ms | {tab[size]['queries']} |")
+        row = tab[size]
+        lines.append(f"| {size:,} | {row['median_ms']:.1f} ms | {row['p90_ms']:.1f} ms | {row['queries']} |")
     lines += [
         "",
         f"Goal: time at 10,000 ≤ 1.5 × time at 10, same number of queries. Result: {tab_ratio:.2f} ×, "

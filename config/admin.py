@@ -2,10 +2,10 @@
 
 from django.contrib import admin
 from django.contrib.admin import widgets
-from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
-from django.contrib.auth import views as auth_views
+from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponseRedirect
 from django.urls import reverse
@@ -13,8 +13,8 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
+from accounts.views import LoginView
 from config import ratelimit
-from projects.views import LoginView
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -90,7 +90,9 @@ class ConsoleAdminSite(admin.AdminSite):
         """Every model admin of this site, ours and Django's (users, groups), filters by its list filters only."""
         admin_class = admin_class or admin.ModelAdmin
         if not issubclass(admin_class, ListFilterLookupsOnly):
-            admin_class = type(admin_class.__name__, (ListFilterLookupsOnly, admin_class), {"__module__": admin_class.__module__})
+            admin_class = type(
+                admin_class.__name__, (ListFilterLookupsOnly, admin_class), {"__module__": admin_class.__module__}
+            )
         super().register(model_or_iterable, admin_class, **options)
 
     @method_decorator(never_cache)
@@ -100,7 +102,7 @@ class ConsoleAdminSite(admin.AdminSite):
 
         The admin's log-in page would otherwise take unlimited guesses. Its
         page, form and context stay Django's; only the view is the console's
-        (projects.views.LoginView), which applies the one log-in policy of
+        (accounts.views.LoginView), which applies the one log-in policy of
         config.ratelimit. Django creates its own LoginView inside this method,
         so the method is repeated here (as of Django 5.2: compare it when
         upgrading) rather than extended.

@@ -1,20 +1,18 @@
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
 from django.views.i18n import set_language
 
 from apikeys import api
-from projects import views as project_views
+from config import health
 
 urlpatterns = [
     # Health check for load balancers: no session, no log-in.
-    path("healthz", project_views.healthz, name="healthz"),
-    # Log-in and log-out
-    path("accounts/login/", project_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    # Log-in and log-out (URL names "login" and "logout")
+    path("accounts/", include("accounts.urls")),
     # Language switcher: django.conf.urls.i18n's one view, open to logged-out
     # users too (the log-in page has the switcher).
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),

@@ -20,7 +20,7 @@ def get_project_or_404(request, slug: str, codename: str | None = None) -> Proje
     project = get_object_or_404(Project, slug=slug)
     if project_permissions(request.user, project) is None:
         raise Http404("No such project.")
-    if codename and not request.user.has_perm(f"projects.{codename}", project):
+    if codename and not request.user.has_perm(catalog.perm(codename), project):
         raise PermissionDenied(missing_permission_message(codename))
     return project
 

@@ -27,14 +27,14 @@ def limit_to_projects(queryset, user, *codenames: str, field: str = "project"):
     allowed = [
         project.pk
         for project in Project.objects.filter(memberships__user=user)
-        if any(user.has_perm(f"projects.{codename}", project) for codename in codenames)
+        if any(user.has_perm(catalog.perm(codename), project) for codename in codenames)
     ]
     return queryset.filter(**{f"{field}__in": allowed})
 
 
 def may(request, codename: str, project: Project | None) -> bool:
     """Object-level gate for has_*_permission(request, obj): True without an object (Django asks that first)."""
-    return project is None or request.user.has_perm(f"projects.{codename}", project)
+    return project is None or request.user.has_perm(catalog.perm(codename), project)
 
 
 class MembershipInline(admin.TabularInline):

@@ -5,6 +5,9 @@ Django's ModelBackend answers nothing about objects; this backend answers
 from the user's role in the object's project.
 """
 
+from django.contrib.auth.backends import BaseBackend
+
+from projects import catalog
 from projects.models import Membership, Project
 
 _CACHE_ATTR = "_project_permission_cache"
@@ -29,9 +32,7 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
     if not user.is_active or user.is_anonymous:
         return None
     if user.is_superuser:
-        from projects.catalog import CODENAMES
-
-        return CODENAMES
+        return catalog.CODENAMES
     cache = user.__dict__.setdefault(_CACHE_ATTR, {})
     if project.pk not in cache:
         rows = list(
@@ -40,13 +41,22 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
             )
         )
         # No row: no membership. A role without permissions gives one NULL row.
-        cache[project.pk] = frozenset(code for code in rows if code) if rows else None
+        # Only catalog codenames count (the admin offers no others for a role).
+        cache[project.pk] = frozenset(code for code in rows if code in catalog.CODENAMES) if rows else None
     return cache[project.pk]
 
 
-class ProjectPermissionBackend:
-    def authenticate(self, request, **credentials):
-        return None
+class ProjectPermissionBackend(BaseBackend):
+    """Object permissions in a project; authenticates nobody (ModelBackend does).
+
+    BaseBackend makes `user.get_all_permissions(project)` work; has_perm()
+    answers the same without building the dotted names.
+    """
+
+    def get_all_permissions(self, user_obj, obj=None) -> set[str]:
+        project = project_of(obj) if obj is not None else None
+        held = project_permissions(user_obj, project) if project is not None else None
+        return {catalog.perm(code) for code in held} if held else set()
 
     def has_perm(self, user_obj, perm: str, obj=None) -> bool:
         if obj is None:

@@ -45,11 +45,15 @@ READ_API_KEYS = "can_read_api_keys_in_project"
 READ_PROJECT = "can_read_project_in_project"
 
 CATALOG: tuple[CatalogPermission, ...] = (
-    CatalogPermission("can_become_administrator_in_project", gettext_noop("Become administrator of the project"), PROJECT),
+    CatalogPermission(
+        "can_become_administrator_in_project", gettext_noop("Become administrator of the project"), PROJECT
+    ),
     CatalogPermission("can_crud_permissions_in_project", gettext_noop("Manage members and their permissions"), PROJECT),
     CatalogPermission(READ_PROJECT, gettext_noop("View the project"), PROJECT),
     CatalogPermission("can_delete_project_in_project", gettext_noop("Delete the project"), PROJECT),
-    CatalogPermission(CREATE_API_KEYS, gettext_noop("API Key Creation Permission: view, create and revoke API keys"), PROJECT),
+    CatalogPermission(
+        CREATE_API_KEYS, gettext_noop("API Key Creation Permission: view, create and revoke API keys"), PROJECT
+    ),
     CatalogPermission(READ_API_KEYS, gettext_noop("View API keys (read-only)"), PROJECT),
     CatalogPermission("can_become_viewer_in_openstack", gettext_noop("OpenStack viewer"), OPENSTACK),
     CatalogPermission("can_become_editor_in_openstack", gettext_noop("OpenStack editor"), OPENSTACK),
@@ -74,7 +78,21 @@ CATALOG: tuple[CatalogPermission, ...] = (
 BY_CODENAME: dict[str, CatalogPermission] = {p.codename: p for p in CATALOG}
 CODENAMES: frozenset[str] = frozenset(BY_CODENAME)
 
-# The default roles (SPEC §6), created by a data migration and by seed_demo.
+
+def perm(codename: str) -> str:
+    """The dotted name of a catalog codename, as Django's has_perm() expects."""
+    return BY_CODENAME[codename].perm
+
+
+# Permissions that only read: the Viewer role holds exactly these.
+_READ_ONLY_EXTRAS = {"can_become_viewer_in_openstack", "can_become_reader_in_observability"}
+READ_ONLY: frozenset[str] = frozenset(
+    p.codename for p in CATALOG if p.codename.startswith("can_read_") or p.codename in _READ_ONLY_EXTRAS
+)
+
+# The default roles, defined here and nowhere else: projects.roles makes them
+# (seed_demo, the tests). The data migration 0002 carries a frozen copy, so a
+# change here needs a new data migration for existing databases.
 ADMINISTRATOR = "Administrator"
 MEMBER = "Member"
 VIEWER = "Viewer"
@@ -84,19 +102,12 @@ _NOT_FOR_MEMBERS = {
     "can_crud_permissions_in_project",
     "can_delete_project_in_project",
 }
-_VIEWER_EXTRAS = {"can_become_viewer_in_openstack", "can_become_reader_in_observability"}
 
 DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     ADMINISTRATOR: tuple(p.codename for p in CATALOG),
     MEMBER: tuple(p.codename for p in CATALOG if p.codename not in _NOT_FOR_MEMBERS),
-    VIEWER: tuple(
-        p.codename for p in CATALOG if p.codename.startswith("can_read_") or p.codename in _VIEWER_EXTRAS
-    ),
+    VIEWER: tuple(p.codename for p in CATALOG if p.codename in READ_ONLY),
 }
-
-
-# The "Read only" preset of the create form: what a Viewer holds.
-READ_ONLY: frozenset[str] = frozenset(DEFAULT_ROLES[VIEWER])
 
 
 def grouped(codenames) -> list[tuple[str, list[CatalogPermission]]]:

@@ -23,9 +23,7 @@ class Project(models.Model):
 
 def catalog_permissions():
     """Permission rows of the catalog (and nothing else of the projects app)."""
-    return Permission.objects.filter(
-        content_type__app_label="projects", codename__in=catalog.CODENAMES
-    )
+    return Permission.objects.filter(content_type__app_label="projects", codename__in=catalog.CODENAMES)
 
 
 class Role(models.Model):

@@ -6,53 +6,132 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('auth', '0012_alter_user_first_name_max_length'),
+        ("auth", "0012_alter_user_first_name_max_length"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('slug', models.SlugField(unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100)),
+                ("slug", models.SlugField(unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'ordering': ['name'],
-                'permissions': [('can_become_administrator_in_project', 'Become administrator of the project'), ('can_crud_permissions_in_project', 'Manage members and their permissions'), ('can_read_project_in_project', 'View the project'), ('can_delete_project_in_project', 'Delete the project'), ('can_create_api_keys_in_project', 'API Key Creation Permission: view, create and revoke API keys'), ('can_read_api_keys_in_project', 'View API keys (read-only)'), ('can_become_viewer_in_openstack', 'OpenStack viewer'), ('can_become_editor_in_openstack', 'OpenStack editor'), ('can_create_clusters_in_metakube', 'Create clusters'), ('can_read_clusters_in_metakube', 'View clusters'), ('can_update_clusters_in_metakube', 'Update clusters'), ('can_delete_clusters_in_metakube', 'Delete clusters'), ('can_create_ssh_keys_in_metakube', 'Create SSH keys'), ('can_read_ssh_keys_in_metakube', 'View SSH keys'), ('can_update_ssh_keys_in_metakube', 'Update SSH keys'), ('can_delete_ssh_keys_in_metakube', 'Delete SSH keys'), ('can_create_databases_in_dbaas', 'Create databases'), ('can_read_databases_in_dbaas', 'View databases'), ('can_update_databases_in_dbaas', 'Update databases'), ('can_delete_databases_in_dbaas', 'Delete databases'), ('can_read_backups_from_databases_in_dbaas', 'View database backups'), ('can_become_reader_in_observability', 'Observability reader'), ('can_become_editor_in_observability', 'Observability editor'), ('can_become_admin_in_observability', 'Observability admin')],
+                "ordering": ["name"],
+                "permissions": [
+                    ("can_become_administrator_in_project", "Become administrator of the project"),
+                    ("can_crud_permissions_in_project", "Manage members and their permissions"),
+                    ("can_read_project_in_project", "View the project"),
+                    ("can_delete_project_in_project", "Delete the project"),
+                    ("can_create_api_keys_in_project", "API Key Creation Permission: view, create and revoke API keys"),
+                    ("can_read_api_keys_in_project", "View API keys (read-only)"),
+                    ("can_become_viewer_in_openstack", "OpenStack viewer"),
+                    ("can_become_editor_in_openstack", "OpenStack editor"),
+                    ("can_create_clusters_in_metakube", "Create clusters"),
+                    ("can_read_clusters_in_metakube", "View clusters"),
+                    ("can_update_clusters_in_metakube", "Update clusters"),
+                    ("can_delete_clusters_in_metakube", "Delete clusters"),
+                    ("can_create_ssh_keys_in_metakube", "Create SSH keys"),
+                    ("can_read_ssh_keys_in_metakube", "View SSH keys"),
+                    ("can_update_ssh_keys_in_metakube", "Update SSH keys"),
+                    ("can_delete_ssh_keys_in_metakube", "Delete SSH keys"),
+                    ("can_create_databases_in_dbaas", "Create databases"),
+                    ("can_read_databases_in_dbaas", "View databases"),
+                    ("can_update_databases_in_dbaas", "Update databases"),
+                    ("can_delete_databases_in_dbaas", "Delete databases"),
+                    ("can_read_backups_from_databases_in_dbaas", "View database backups"),
+                    ("can_become_reader_in_observability", "Observability reader"),
+                    ("can_become_editor_in_observability", "Observability editor"),
+                    ("can_become_admin_in_observability", "Observability admin"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='Role',
+            name="Role",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('permissions', models.ManyToManyField(blank=True, limit_choices_to={'codename__in': ['can_become_admin_in_observability', 'can_become_administrator_in_project', 'can_become_editor_in_observability', 'can_become_editor_in_openstack', 'can_become_reader_in_observability', 'can_become_viewer_in_openstack', 'can_create_api_keys_in_project', 'can_create_clusters_in_metakube', 'can_create_databases_in_dbaas', 'can_create_ssh_keys_in_metakube', 'can_crud_permissions_in_project', 'can_delete_clusters_in_metakube', 'can_delete_databases_in_dbaas', 'can_delete_project_in_project', 'can_delete_ssh_keys_in_metakube', 'can_read_api_keys_in_project', 'can_read_backups_from_databases_in_dbaas', 'can_read_clusters_in_metakube', 'can_read_databases_in_dbaas', 'can_read_project_in_project', 'can_read_ssh_keys_in_metakube', 'can_update_clusters_in_metakube', 'can_update_databases_in_dbaas', 'can_update_ssh_keys_in_metakube'], 'content_type__app_label': 'projects'}, related_name='project_roles', to='auth.permission')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "permissions",
+                    models.ManyToManyField(
+                        blank=True,
+                        limit_choices_to={
+                            "codename__in": [
+                                "can_become_admin_in_observability",
+                                "can_become_administrator_in_project",
+                                "can_become_editor_in_observability",
+                                "can_become_editor_in_openstack",
+                                "can_become_reader_in_observability",
+                                "can_become_viewer_in_openstack",
+                                "can_create_api_keys_in_project",
+                                "can_create_clusters_in_metakube",
+                                "can_create_databases_in_dbaas",
+                                "can_create_ssh_keys_in_metakube",
+                                "can_crud_permissions_in_project",
+                                "can_delete_clusters_in_metakube",
+                                "can_delete_databases_in_dbaas",
+                                "can_delete_project_in_project",
+                                "can_delete_ssh_keys_in_metakube",
+                                "can_read_api_keys_in_project",
+                                "can_read_backups_from_databases_in_dbaas",
+                                "can_read_clusters_in_metakube",
+                                "can_read_databases_in_dbaas",
+                                "can_read_project_in_project",
+                                "can_read_ssh_keys_in_metakube",
+                                "can_update_clusters_in_metakube",
+                                "can_update_databases_in_dbaas",
+                                "can_update_ssh_keys_in_metakube",
+                            ],
+                            "content_type__app_label": "projects",
+                        },
+                        related_name="project_roles",
+                        to="auth.permission",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Membership',
+            name="Membership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='projects.project')),
-                ('role', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='memberships', to='projects.role')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="projects.project"
+                    ),
+                ),
+                (
+                    "role",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="memberships", to="projects.role"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'user__username'],
-                'constraints': [models.UniqueConstraint(fields=('project', 'user'), name='one_membership_per_user_and_project')],
+                "ordering": ["project", "user__username"],
+                "constraints": [
+                    models.UniqueConstraint(fields=("project", "user"), name="one_membership_per_user_and_project")
+                ],
             },
         ),
     ]

@@ -4,7 +4,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from projects import catalog
-from projects.models import Membership, Project, Role, catalog_permissions
+from projects.models import Membership, Project
+from projects.roles import default_role
 
 PROJECTS = {
     "demo": ("Demo Project", "A project to try the API Keys console with."),
@@ -36,12 +37,7 @@ class Command(BaseCommand):
                 "seed_demo creates users with well-known passwords; it refuses to run with "
                 "DEBUG off. Use --force if this really is a throwaway deployment."
             )
-        permissions = {p.codename: p for p in catalog_permissions()}
-        roles = {}
-        for name, codenames in catalog.DEFAULT_ROLES.items():
-            role, _ = Role.objects.get_or_create(name=name)
-            role.permissions.set([permissions[c] for c in codenames])
-            roles[name] = role
+        roles = {name: default_role(name, reset=True) for name in catalog.DEFAULT_ROLES}
 
         projects = {}
         for slug, (name, description) in PROJECTS.items():
