@@ -1,23 +1,20 @@
-import logging
-
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import DatabaseError, InterfaceError, transaction
+from django.db import transaction
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.text import format_lazy
-from django.utils.translation import gettext, gettext_lazy as _, ngettext
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from apikeys import services
-from apikeys.models import ApiKey, AuditEvent, Status
+from apikeys.forms import KeyValuesForm
+from apikeys.models import ApiKey, AuditEvent, CreationTicket, Status
 from config.http import client_ip, no_store
 from projects import catalog
 from projects.admin import limit_to_projects
 from projects.models import Project
-
-
-logger = logging.getLogger(__name__)
 
 # Keys and their audit trail are seen with what lists keys in the console;
 # revoking and adding need the API Key Creation Permission (see projects/admin.py
@@ -38,36 +35,38 @@ class StatusFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AdminApiKeyCreateForm(forms.Form):
-    """The admin's way in: validated here, created by the service like everywhere else."""
+class AdminApiKeyCreateForm(forms.ModelForm, KeyValuesForm):
+    """The admin's add form (ApiKeyAdmin.add_form): the console's values and rules.
 
-    project = forms.ModelChoiceField(label=_("Project"), queryset=Project.objects.all())
-    name = forms.CharField(label=_("Name"), max_length=100)
-    description = forms.CharField(
-        label=_("Description"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-    tags = forms.CharField(
-        label=_("Tags"), max_length=400, required=False, help_text=_("Comma-separated short labels.")
-    )
-    expires_at = forms.DateTimeField(
-        label=_("Expires at"),
-        required=False,
-    )
-    permissions = forms.MultipleChoiceField(
-        label=_("Permissions"),
-        choices=[
-            (p.codename, format_lazy("{}: {} ({})", p.group, p.display_label, p.codename)) for p in catalog.CATALOG
-        ],
-        widget=forms.CheckboxSelectMultiple,
-    )
-    ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
+    Validating it is creating the key through the service (like the console,
+    once the fields are valid): the service checks the rules again, consumes
+    the form's ticket and writes in one transaction, so a refusal of the
+    service is an error on this form, and save() only hands the new key to
+    the admin, which logs the addition and shows the secret once
+    (ApiKeyAdmin.response_add).
+    """
 
-    def __init__(self, *args, user, **kwargs):
+    # One text field, as before (the admin's default is a split date and time widget).
+    expires_at = forms.DateTimeField(label=_("Expires at"), required=False)
+    # Set by ApiKeyAdmin.get_form for the request at hand.
+    request = None
+
+    class Meta:
+        model = ApiKey
+        fields = ["project", "name", "description", "tags", "expires_at", "permissions"]
+
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.created = None
+        self.fields["tags"].help_text = _("Comma-separated short labels.")
+        # The admin lists every permission with its group and codename.
+        self.fields["permissions"].choices = [
+            (p.codename, format_lazy("{}: {} ({})", p.group, p.display_label, p.codename)) for p in catalog.CATALOG
+        ]
         # Other projects are neither named in the choices nor accepted on POST
         # (the service would refuse them too).
         self.fields["project"].queryset = limit_to_projects(
-            Project.objects.all(), user, catalog.CREATE_API_KEYS, field="pk"
+            Project.objects.all(), self.request.user, catalog.CREATE_API_KEYS, field="pk"
         )
         # The date is read in the site's time zone: say which.
         self.fields["expires_at"].help_text = gettext(
@@ -75,10 +74,31 @@ class AdminApiKeyCreateForm(forms.Form):
             "Leave empty for no expiry."
         ) % {"zone": timezone.get_current_timezone_name()}
 
+    def _post_clean(self):
+        # No model validation of an unsaved copy: the service is the validation.
+        if not self.errors:
+            self.created = self.create_key(
+                project=self.cleaned_data["project"], user=self.request.user, ip_address=client_ip(self.request)
+            )
+
+    def save(self, commit=True):
+        self.save_m2m = lambda: None  # nothing more to save
+        self.created.api_key.secret = self.created.secret  # for response_add, in memory only
+        return self.created.api_key
+
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "masked_key", "status_display", "expires_at", "last_used_at", "created_by", "created_at"]
+    list_display = [
+        "name",
+        "project",
+        "masked_key",
+        "status_display",
+        "expires_at",
+        "last_used_at",
+        "created_by",
+        "created_at",
+    ]
     # Only projects with visible keys: the filter names no other project.
     list_filter = [StatusFilter, ("project", admin.RelatedOnlyFieldListFilter)]
     # Searched by get_search_results; listed here so the admin shows the box.
@@ -87,9 +107,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_select_related = ["project", "created_by"]
     actions = ["revoke_selected"]
     fields = [
-        "public_id", "masked_key", "project", "name", "description", "tags", "permission_list",
-        "expires_at", "status_display", "created_at", "created_by", "created_by_key", "last_used_at",
-        "revoked_at", "revoked_by", "revoked_by_key", "pepper_version",
+        "public_id",
+        "masked_key",
+        "project",
+        "name",
+        "description",
+        "tags",
+        "permission_list",
+        "expires_at",
+        "status_display",
+        "created_at",
+        "created_by",
+        "created_by_key",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+        "revoked_by_key",
+        "pepper_version",
     ]
 
     def get_queryset(self, request):
@@ -104,10 +138,6 @@ class ApiKeyAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         return queryset.search(term) | queryset.filter(public_id=term), False
-
-    def get_readonly_fields(self, request, obj=None):
-        # Every field: a key is what it was created as.
-        return self.fields
 
     @admin.display(description=_("Key"))
     def masked_key(self, obj: ApiKey) -> str:
@@ -124,70 +154,73 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # keys are revoked, never deleted (audit)
 
-    def save_model(self, request, obj, form, change):
-        raise PermissionDenied(gettext("API keys cannot be edited."))
+    # -- adding: Django's add view with add_form, the service behind it -----
+    add_form = AdminApiKeyCreateForm
+    add_form_template = "admin/apikeys/apikey/add.html"
+    add_fields = ["project", "name", "description", "tags", "expires_at", "permissions", "ticket"]
 
-    # -- adding goes through the service and shows the secret once ----------
+    def get_fields(self, request, obj=None):
+        return self.add_fields if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        # Every field of an existing key: a key is what it was created as.
+        return [] if obj is None else self.fields
+
+    def get_form(self, request, obj=None, **kwargs):
+        if obj is None:
+            kwargs["form"] = type("AddForm", (self.add_form,), {"request": request})
+        return super().get_form(request, obj, **kwargs)
+
+    def get_changeform_initial_data(self, request):
+        return {
+            **super().get_changeform_initial_data(request),
+            "ticket": CreationTicket.objects.issue(user=request.user),
+        }
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            raise PermissionDenied(gettext("API keys cannot be edited."))
+        # Added: the service saved it while validating the form.
+
     def add_view(self, request, form_url="", extra_context=None):
-        if not self.has_add_permission(request):
-            raise PermissionDenied
-        status = 200
-        if request.method == "POST":
-            form = AdminApiKeyCreateForm(request.POST, user=request.user)
-            if form.is_valid():
-                data = form.cleaned_data
-                try:
-                    created = services.api_key_create(
-                        project=data["project"],
-                        name=data["name"],
-                        description=data["description"],
-                        tags=data["tags"],
-                        permissions=data["permissions"],
-                        expires_at=data["expires_at"],
-                        created_by=request.user,
-                        ip_address=client_ip(request),
-                        ticket=data["ticket"],
-                    )
-                except services.ApiKeyError as error:
-                    form.add_error(error.field if error.field in form.fields else None, error.message)
-                except (DatabaseError, InterfaceError):  # rolled back: nothing saved
-                    logger.exception("Creating an API key in the admin failed in the database; nothing was saved.")
-                    form.add_error(None, services.TEMPORARY_FAILURE)
-                    status = 503
-                else:
-                    context = {
-                        **self.admin_site.each_context(request),
-                        "opts": self.opts,
-                        "title": gettext("API key created"),
-                        "api_key": created.api_key,
-                        "secret": created.secret,
-                    }
-                    return no_store(
-                        TemplateResponse(request, "admin/apikeys/apikey/secret.html", context, status=201).render()
-                    )
-        else:
-            form = AdminApiKeyCreateForm(
-                initial={"ticket": services.issue_ticket(user=request.user)}, user=request.user
-            )
+        context = {
+            **(extra_context or {}),
+            "creation_disabled_reason": services.creation_disabled_reason(),
+            # The next page is always the secret's.
+            "show_save_and_add_another": False,
+            "show_save_and_continue": False,
+        }
+        return no_store(super().add_view(request, form_url, context))
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        form = context["adminform"].form
+        if add and getattr(form, "refusal", None) is not None:
+            response.status_code = form.status  # a failed database keeps its 503
+        return response
+
+    def response_add(self, request, obj, post_url_continue=None):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
-            "title": gettext("Add API key"),
-            "form": form,
-            "creation_disabled_reason": services.creation_disabled_reason(),
+            "title": gettext("API key created"),
+            "api_key": obj,
+            "secret": obj.secret,
         }
-        return no_store(TemplateResponse(request, "admin/apikeys/apikey/add.html", context, status=status).render())
+        return TemplateResponse(request, "admin/apikeys/apikey/secret.html", context, status=201)
 
     # -- revoke with a confirmation step ------------------------------------
     @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
     def revoke_selected(self, request, queryset):
         # The queryset holds only keys the user may see; seeing is not revoking.
         selected = list(queryset.select_related("project"))
-        keys = [key for key in selected if request.user.has_perm(f"projects.{catalog.CREATE_API_KEYS}", key.project)]
+        keys = [key for key in selected if request.user.has_perm(catalog.perm(catalog.CREATE_API_KEYS), key.project)]
         if left_out := len(selected) - len(keys):
             message = ngettext(
-                "%(count)s selected API key was left out: revoking needs the API Key Creation Permission in its project.",
-                "%(count)s selected API keys were left out: revoking needs the API Key Creation Permission in their project.",
+                "%(count)s selected API key was left out: "
+                "revoking needs the API Key Creation Permission in its project.",
+                "%(count)s selected API keys were left out: "
+                "revoking needs the API Key Creation Permission in their project.",
                 left_out,
             ) % {"count": left_out}
             self.message_user(request, message, messages.WARNING)
@@ -234,4 +267,3 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
-

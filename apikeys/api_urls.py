@@ -1,7 +1,9 @@
 from django.urls import path
 
-from apikeys import api
-from apikeys import converters  # noqa: F401 - registers <public_id:…>
+from apikeys import (
+    api,
+    converters,  # noqa: F401 - registers <public_id:…>
+)
 
 app_name = "api"
 

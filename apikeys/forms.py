@@ -3,34 +3,44 @@ from datetime import datetime, time, timedelta
 from django import forms
 from django.conf import settings
 from django.utils import timezone
-from django.utils.translation import gettext_lazy as _, ngettext
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from apikeys import schema, services
+from apikeys.errors import ApiKeyError, http_status
 from apikeys.models import Status
-from apikeys.services import MAX_EXPIRY, ApiKeyError, clean_tags
 from projects import catalog
 
 QUICK_EXPIRY_DAYS = (30, 90, 365)
 
 
-class ApiKeyCreateForm(forms.Form):
-    """Validates the create form; the service decides and writes."""
+def _by_schema(rule, value):
+    """A schema rule as a form field's cleaning: its ApiKeyError becomes the field's error."""
+    try:
+        return rule(value)
+    except ApiKeyError as error:
+        raise forms.ValidationError(error.message) from None
 
-    name = forms.CharField(label=_("Name"), max_length=100, strip=True)
+
+# Service fields that a form names differently.
+_FORM_FIELD = {"expires_at": "expires_on"}
+
+
+class KeyValuesForm(forms.Form):
+    """The values of a new key as both create forms take them (console, admin).
+
+    Limits and rules come from apikeys.schema, which the API uses too; the
+    service checks them again, with what the creator may grant.
+    """
+
+    name = forms.CharField(label=_("Name"), max_length=schema.NAME_MAX_LENGTH, strip=True)
     description = forms.CharField(
-        label=_("Description"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 2})
-    )
-    tags = forms.CharField(
-        label=_("Tags"),
-        max_length=400,
+        label=_("Description"),
+        max_length=schema.DESCRIPTION_MAX_LENGTH,
         required=False,
-        help_text=_("Comma-separated short labels, for example: ci, production."),
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
-    expiration = forms.ChoiceField(label=_("Expiration"), widget=forms.RadioSelect)
-    expires_on = forms.DateField(
-        label=_("Expires on"),
-        required=False,
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
+    tags = forms.CharField(label=_("Tags"), max_length=schema.TAGS_TEXT_MAX_LENGTH, required=False)
     permissions = forms.MultipleChoiceField(
         label=_("Permissions"),
         choices=[(p.codename, p.display_label) for p in catalog.CATALOG],
@@ -42,9 +52,57 @@ class ApiKeyCreateForm(forms.Form):
     )
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
+    def clean_name(self) -> str:
+        return _by_schema(schema.clean_name, self.cleaned_data["name"])
+
+    def clean_description(self) -> str:
+        return _by_schema(schema.clean_description, self.cleaned_data["description"])
+
+    def clean_tags(self) -> list[str]:
+        return _by_schema(schema.clean_tags, self.cleaned_data["tags"])
+
+    def create_key(self, *, project, user, ip_address: str | None) -> services.CreatedKey | None:
+        """Create the key through the service, or show its refusal on the form.
+
+        After a refusal, `refusal` holds the error and `status` the page's
+        status: 200 like any form with errors, except a server-side failure
+        (the database), which keeps its 5xx from the one map.
+        """
+        data = self.cleaned_data
+        try:
+            return services.api_key_create(
+                project=project,
+                name=data["name"],
+                description=data["description"],
+                tags=data["tags"],
+                permissions=data["permissions"],
+                expires_at=data["expires_at"],
+                created_by=user,
+                ip_address=ip_address,
+                ticket=data["ticket"],
+            )
+        except ApiKeyError as error:
+            field = _FORM_FIELD.get(error.field, error.field) if error.field not in self.fields else error.field
+            self.add_error(field if field in self.fields else None, error.message)
+            self.refusal = error
+            self.status = http_status(error) if http_status(error) >= 500 else 200
+            return None
+
+
+class ApiKeyCreateForm(KeyValuesForm):
+    """The console's create form: the values, and the expiry as a choice of lifetimes or a date."""
+
+    expiration = forms.ChoiceField(label=_("Expiration"), widget=forms.RadioSelect)
+    expires_on = forms.DateField(
+        label=_("Expires on"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
     def __init__(self, *args, grantable: frozenset[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.grantable = grantable
+        self.fields["tags"].help_text = _("Comma-separated short labels, for example: ci, production.")
         # Offer only what the lifetime policy allows: a cap of 60 days offers
         # 30 days and 60 days, never 90 or 365.
         cap = settings.API_KEY_MAX_LIFETIME_DAYS
@@ -52,24 +110,24 @@ class ApiKeyCreateForm(forms.Form):
         choices = [(str(days), ngettext("%(days)s day", "%(days)s days", days) % {"days": days}) for days in quick]
         if cap and cap not in quick:
             choices.append(
-                (str(cap), ngettext("%(days)s day (the longest allowed)", "%(days)s days (the longest allowed)", cap) % {"days": cap})
+                (
+                    str(cap),
+                    ngettext("%(days)s day (the longest allowed)", "%(days)s days (the longest allowed)", cap)
+                    % {"days": cap},
+                )
             )
         choices.append(("custom", _("On a date")))
         if not (settings.API_KEY_REQUIRE_EXPIRY or cap):
             choices.append(("never", _("Never")))
         self.fields["expiration"].choices = choices
-        self.fields["expiration"].initial = "90" if "90" in dict(choices) else choices[len(quick) - 1 if quick else 0][0]
+        self.fields["expiration"].initial = (
+            "90" if "90" in dict(choices) else choices[len(quick) - 1 if quick else 0][0]
+        )
         # The date picker's range (the service checks the date itself).
         today = timezone.localdate()
         self.expires_on_min = today
-        self.expires_on_max = today + (timedelta(days=cap) if cap else MAX_EXPIRY - timedelta(days=1))
+        self.expires_on_max = today + (timedelta(days=cap) if cap else schema.MAX_EXPIRY - timedelta(days=1))
         self.time_zone_name = timezone.get_current_timezone_name()
-
-    def clean_tags(self) -> list[str]:
-        try:
-            return clean_tags(self.cleaned_data["tags"])
-        except ApiKeyError as error:
-            raise forms.ValidationError(error.message) from None
 
     def clean_permissions(self) -> list[str]:
         chosen = self.cleaned_data["permissions"]

@@ -1,3 +1,4 @@
+import secrets
 from datetime import timedelta
 
 from django.conf import settings
@@ -6,12 +7,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from apikeys import tokens
+from apikeys import schema, tokens
 from projects import catalog
 from projects.models import Project
 
 EXPIRES_SOON = timedelta(days=7)
-TAG_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/=")
 
 
 class ImmutableKeyError(Exception):
@@ -50,10 +50,16 @@ class Status(models.TextChoices):
     REVOKED = "revoked", _("Revoked")
 
 
+# The lifetime rule, once in SQL (here) and once in Python (ApiKey.is_expired):
+# a key is expired from its expires_at on; revoked keys are revoked, whatever
+# their expiry.
+def _expired(now) -> Q:
+    return Q(expires_at__isnull=False, expires_at__lte=now)
+
+
 class ApiKeyQuerySet(models.QuerySet):
     def active(self, now=None):
-        now = now or timezone.now()
-        return self.filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now), revoked_at__isnull=True)
+        return self.filter(revoked_at__isnull=True).exclude(_expired(now or timezone.now()))
 
     def with_status(self, status: str, now=None):
         now = now or timezone.now()
@@ -62,7 +68,7 @@ class ApiKeyQuerySet(models.QuerySet):
         if status == Status.EXPIRES_SOON:
             return self.active(now).filter(expires_at__lte=now + EXPIRES_SOON)
         if status == Status.EXPIRED:
-            return self.filter(revoked_at__isnull=True, expires_at__lte=now)
+            return self.filter(_expired(now), revoked_at__isnull=True)
         if status == Status.REVOKED:
             return self.filter(revoked_at__isnull=False)
         return self
@@ -74,7 +80,7 @@ class ApiKeyQuerySet(models.QuerySet):
         matches = Q(name__icontains=text)
         # Tags are matched in their stored JSON text, so only text a tag can
         # hold may reach it: `[` or `"` would match every key.
-        if set(text) <= TAG_CHARACTERS:
+        if set(text) <= schema.TAG_CHARACTERS:
             matches |= Q(tags__icontains=text)
         return self.filter(matches)
 
@@ -99,8 +105,8 @@ class ApiKey(models.Model):
     last4 = models.CharField(max_length=4, editable=False)
 
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="api_keys")
-    name = models.CharField(max_length=100)
-    description = models.TextField(blank=True, max_length=1000)
+    name = models.CharField(max_length=schema.NAME_MAX_LENGTH)
+    description = models.TextField(blank=True, max_length=schema.DESCRIPTION_MAX_LENGTH)
     tags = models.JSONField(default=list, blank=True)
     # Codenames of the catalog, fixed at creation. Kept on the row so that
     # authenticating a key is one query.
@@ -111,17 +117,13 @@ class ApiKey(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    created_by_key = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    created_by_key = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    revoked_by_key = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
+    revoked_by_key = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -160,15 +162,17 @@ class ApiKey(models.Model):
     def masked(self) -> str:
         return tokens.mask(self.last4)
 
+    def is_expired(self, now) -> bool:
+        return self.expires_at is not None and self.expires_at <= now
+
     def status(self, now=None) -> Status:
         now = now or timezone.now()
         if self.revoked_at is not None:
             return Status.REVOKED
-        if self.expires_at is not None:
-            if self.expires_at <= now:
-                return Status.EXPIRED
-            if self.expires_at <= now + EXPIRES_SOON:
-                return Status.EXPIRES_SOON
+        if self.is_expired(now):
+            return Status.EXPIRED
+        if self.expires_at is not None and self.expires_at <= now + EXPIRES_SOON:
+            return Status.EXPIRES_SOON
         return Status.ACTIVE
 
     @property
@@ -207,6 +211,25 @@ class AuditEvent(models.Model):
         return f"{self.get_action_display()}: {self.api_key.name} by {self.actor_label}"
 
 
+class CreationTicketQuerySet(models.QuerySet):
+    def issue(self, *, user) -> str:
+        """A one-time token for one rendering of the create form."""
+        now = timezone.now()
+        # Unused tickets are worthless after a day; keep the table small.
+        self.filter(user=user, created_at__lt=now - timedelta(days=1)).delete()
+        token = secrets.token_urlsafe(32)
+        self.create(token=token, user=user, created_at=now)
+        return token
+
+    def consume(self, token: str, *, user, now) -> bool:
+        """Use the ticket; False if it is not this user's or was used already.
+
+        A conditional UPDATE takes the row lock: of several parallel posts of
+        one form, exactly one sees used_at still empty.
+        """
+        return bool(self.filter(token=token, user=user, used_at__isnull=True).update(used_at=now))
+
+
 class CreationTicket(models.Model):
     """A one-time token embedded in the create form.
 
@@ -218,3 +241,9 @@ class CreationTicket(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     created_at = models.DateTimeField(default=timezone.now)
     used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CreationTicketQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        # Never the token: it would let whoever reads it submit the form.
+        return f"Create-form ticket of {self.user} ({'used' if self.used_at else 'unused'})"

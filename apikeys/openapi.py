@@ -22,8 +22,18 @@ PERMISSION = {"type": "string", "enum": [p.codename for p in catalog.CATALOG]}
 API_KEY = {
     "type": "object",
     "required": [
-        "id", "name", "description", "tags", "permissions", "masked_key", "status",
-        "expires_at", "created_at", "created_by", "last_used_at", "revoked_at",
+        "id",
+        "name",
+        "description",
+        "tags",
+        "permissions",
+        "masked_key",
+        "status",
+        "expires_at",
+        "created_at",
+        "created_by",
+        "last_used_at",
+        "revoked_at",
     ],
     "properties": {
         "id": {"type": "string", "description": "Public id (part of the key, not secret)."},
@@ -84,7 +94,12 @@ WHOAMI = {
 PROJECT = {
     "type": "object",
     "required": ["slug", "name", "description", "created_at"],
-    "properties": {"slug": _STR, "name": _STR, "description": _STR, "created_at": {"type": "string", "format": "date-time"}},
+    "properties": {
+        "slug": _STR,
+        "name": _STR,
+        "description": _STR,
+        "created_at": {"type": "string", "format": "date-time"},
+    },
     "additionalProperties": False,
 }
 
@@ -188,7 +203,10 @@ def document(server_url: str) -> dict:
                         _SLUG,
                         {"name": "page", "in": "query", "required": False, "schema": {"type": "integer", "minimum": 1}},
                     ],
-                    "responses": {"200": _json("ApiKeyPage", "A page of keys."), **_errors(400, *_AUTH_ERRORS, 403, 404)},
+                    "responses": {
+                        "200": _json("ApiKeyPage", "A page of keys."),
+                        **_errors(400, *_AUTH_ERRORS, 403, 404),
+                    },
                 },
                 "post": {
                     "operationId": "createApiKey",

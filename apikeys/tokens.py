@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+BASE62 = "[0-9A-Za-z]"  # ALPHABET as a regex character class
+PREFIX_LENGTHS = (2, 16)  # settings.API_KEY_PREFIX: this many letters or digits
 PUBLIC_ID_LENGTH = 12
 SECRET_BYTES = 32
 SECRET_LENGTH = 43  # 62**43 > 2**256
@@ -71,15 +73,25 @@ def generate(public_id: str | None = None) -> ParsedKey:
 
 
 def _pattern(key_prefix: str) -> str:
-    return (
-        rf"{re.escape(key_prefix)}_[0-9A-Za-z]{{{PUBLIC_ID_LENGTH}}}"
-        rf"_[0-9A-Za-z]{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
-    )
+    return rf"{re.escape(key_prefix)}_{BASE62}{{{PUBLIC_ID_LENGTH}}}_{BASE62}{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
 
 
 def scanner_regex(key_prefix: str | None = None) -> str:
     """The regex secret scanners use to find leaked keys (published in the README)."""
     return rf"\b{_pattern(key_prefix or prefix())}\b"
+
+
+def redaction_regex() -> str:
+    """What the log filter removes: anything that may carry a key's secret, under any prefix.
+
+    Any prefix, so that keys of an earlier API_KEY_PREFIX do not leak either.
+    No word boundaries and no upper bound, unlike `scanner_regex()`: a key
+    glued to other text, or cut before its checksum, still carries the whole
+    secret. Needs no settings: the log filter is imported before Django is
+    set up.
+    """
+    shortest, longest = PREFIX_LENGTHS
+    return rf"{BASE62}{{{shortest},{longest}}}_{BASE62}{{{PUBLIC_ID_LENGTH}}}_{BASE62}{{{SECRET_LENGTH},}}"
 
 
 def parse(raw) -> ParsedKey:

@@ -1,7 +1,9 @@
 from django.urls import path
 
-from apikeys import converters  # noqa: F401 - registers <public_id:…>
-from apikeys import views
+from apikeys import (
+    converters,  # noqa: F401 - registers <public_id:…>
+    views,
+)
 
 app_name = "apikeys"
 

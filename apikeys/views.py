@@ -1,11 +1,9 @@
-import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db import DatabaseError, InterfaceError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -16,17 +14,20 @@ from django_htmx.http import trigger_client_event
 
 from apikeys import services
 from apikeys.forms import ApiKeyCreateForm, KeyFilterForm
-from apikeys.models import ApiKey, Status
+from apikeys.models import ApiKey, CreationTicket, Status
 from config.http import client_ip, no_store
 from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
-from projects.views import project_tabs
+from projects.tabs import project_tabs
 
-logger = logging.getLogger(__name__)
+CREATE = catalog.perm(catalog.CREATE_API_KEYS)
+READ = catalog.perm(catalog.READ_API_KEYS)
 
-CREATE = f"projects.{catalog.CREATE_API_KEYS}"
-READ = f"projects.{catalog.READ_API_KEYS}"
+
+def _tabs(request: HttpRequest, project: Project) -> dict:
+    """The tab bar's context, and the link each key row offers to create a key like it."""
+    return project_tabs(request, project, "api_keys") | {"create_url": reverse("apikeys:create", args=[project.slug])}
 
 
 def _load_project_for_listing(request: HttpRequest, slug: str) -> tuple[Project, bool]:
@@ -54,8 +55,8 @@ def key_list(request: HttpRequest, slug: str):
         .with_status(status)
         .search(q)
     )
-    page = Paginator(keys, per_page=25).get_page(request.GET.get("page"))
-    context = project_tabs(request, project, "api_keys")
+    page = Paginator(keys, per_page=settings.API_KEYS_PER_PAGE).get_page(request.GET.get("page"))
+    context = _tabs(request, project)
     context.update(
         page=page,
         filters=filters,
@@ -90,7 +91,7 @@ def key_create(request: HttpRequest, slug: str):
        A resubmission finds the ticket used and creates nothing.
     """
     project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
-    context = project_tabs(request, project, "api_keys")
+    context = _tabs(request, project)
     if reason := services.creation_disabled_reason():
         context["creation_disabled_reason"] = reason
         return no_store(render(request, "apikeys/key_create.html", context, status=403))
@@ -100,36 +101,16 @@ def key_create(request: HttpRequest, slug: str):
     if request.method == "POST":
         form = ApiKeyCreateForm(request.POST, grantable=grantable)
         if form.is_valid():
-            data = form.cleaned_data
-            try:
-                created = services.api_key_create(
-                    project=project,
-                    name=data["name"],
-                    description=data["description"],
-                    tags=data["tags"],
-                    permissions=data["permissions"],
-                    expires_at=data["expires_at"],
-                    created_by=request.user,
-                    ip_address=client_ip(request),
-                    ticket=data["ticket"],
-                )
-            except services.ApiKeyError as error:
-                if error.code == "already_submitted":
-                    messages.warning(request, error.message)
-                    return redirect("apikeys:list", slug=project.slug)
-                field = "expires_on" if error.field == "expires_at" else error.field
-                form.add_error(field if field in form.fields else None, error.message)
-            except (DatabaseError, InterfaceError):  # InterfaceError: the connection was lost
-                # The service's transaction rolled back, the ticket with it: the
-                # same form can be sent again. Say so instead of a 500.
-                logger.exception("Creating an API key failed in the database; nothing was saved.")
-                form.add_error(None, services.TEMPORARY_FAILURE)
-                status = 503
-            else:
+            created = form.create_key(project=project, user=request.user, ip_address=client_ip(request))
+            if created is not None:
                 return _secret_page(request, project, created)
+            if form.refusal.code == "already_submitted":
+                messages.warning(request, form.refusal.message)
+                return redirect("apikeys:list", slug=project.slug)
+            status = form.status
     else:
         form = ApiKeyCreateForm(initial=_prefill(request, project, grantable), grantable=grantable)
-        form.initial["ticket"] = services.issue_ticket(user=request.user)
+        form.initial["ticket"] = CreationTicket.objects.issue(user=request.user)
 
     context.update(
         form=form,
@@ -168,7 +149,7 @@ def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) 
 
 
 def _secret_page(request: HttpRequest, project: Project, created: services.CreatedKey) -> HttpResponse:
-    context = project_tabs(request, project, "api_keys")
+    context = _tabs(request, project)
     context.update(
         api_key=created.api_key,
         secret=created.secret,
@@ -184,7 +165,7 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     """Confirmation (a <dialog> for htmx, a full page otherwise); POST revokes."""
     project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
     api_key = get_object_or_404(ApiKey.objects.select_related("created_by"), project=project, public_id=public_id)
-    context = project_tabs(request, project, "api_keys")
+    context = _tabs(request, project)
     context.update(api_key=api_key, can_manage=True, creation_disabled_reason=services.creation_disabled_reason())
 
     if request.method != "POST":

@@ -41,7 +41,7 @@ from django.contrib.admin.options import TO_FIELD_VAR
 from django.core.exceptions import DisallowedHost, FieldDoesNotExist, TooManyFieldsSent, ValidationError
 from django.http import HttpRequest, HttpResponse, QueryDict
 
-from apikeys.api import error_response
+from apikeys.jsonapi import error_response
 
 API_PREFIX = "/api/"
 URL_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -71,10 +71,10 @@ class InputGuardMiddleware:
             if URL_FORBIDDEN.search(name) or any(QUERY_VALUE_FORBIDDEN.search(value) for value in values):
                 return "The query string contains a character that is not allowed."
         for key, value in request.META.items():
-            if (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str):
-                if HEADER_FORBIDDEN.search(value):
-                    header = key.removeprefix("HTTP_").replace("_", "-").title()
-                    return f"The {header} header contains a character that is not allowed."
+            is_header = (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
+            if is_header and HEADER_FORBIDDEN.search(value):
+                header = key.removeprefix("HTTP_").replace("_", "-").title()
+                return f"The {header} header contains a character that is not allowed."
         for name, value in request.COOKIES.items():
             if HEADER_FORBIDDEN.search(name) or HEADER_FORBIDDEN.search(value):
                 return "A cookie contains a character that is not allowed."

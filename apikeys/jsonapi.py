@@ -1,0 +1,237 @@
+"""The JSON API's plumbing: its errors, bearer authentication, method checks, bodies and key serialization.
+
+The endpoints are in apikeys.api. None of this reads the session cookie:
+`request.user` is not touched and the only credential is the
+`Authorization` header, which a browser never sends on its own to another
+site. That is why API views are CSRF-exempt: CSRF is an attack on ambient
+(cookie) credentials, and there are none here.
+"""
+
+import json
+from functools import wraps
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from apikeys import authentication
+from apikeys.errors import ApiKeyError, http_status
+from apikeys.models import ApiKey
+from config import ratelimit
+from config.http import client_ip
+
+MAX_BODY_BYTES = 16 * 1024
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, detail: str, headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.error, self.detail, self.headers = status, error, detail, headers or {}
+
+
+def error_response(status: int, error: str, detail: str, headers: dict | None = None) -> JsonResponse:
+    response = JsonResponse({"error": error, "detail": detail}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+REVOKED = "The API key has been revoked."
+EXPIRED = "The API key has expired."
+
+
+def _unauthorized(detail: str) -> ApiError:
+    return ApiError(
+        401,
+        "invalid_token",
+        detail,
+        {"WWW-Authenticate": f'Bearer realm="api", error="invalid_token", error_description="{detail}"'},
+    )
+
+
+# -- authentication --------------------------------------------------------------
+# The limits themselves are config.ratelimit's API policy.
+
+
+def _too_many_failures(retry_after: int) -> ApiError:
+    return ApiError(
+        429,
+        "rate_limited",
+        "Too many failed authentications from this address. Try again later.",
+        {"Retry-After": str(retry_after)},
+    )
+
+
+def authenticate(request: HttpRequest) -> ApiKey:
+    """The key behind the request's bearer token, or an ApiError.
+
+    1. An address that went over the failure limit is refused at once (429),
+       before any lookup or hash.
+    2. Read `Authorization: Bearer <key>`; nothing else is a credential.
+    3. `authentication.api_key_authenticate` parses (a bad checksum costs no
+       query), loads the key with one indexed query, compares in constant time.
+    4. A failure counts against the client's address; past the limit, 429.
+       A client whose keys are right never touches the counter.
+    5. "Expired" and "revoked" are told only to callers who proved the secret;
+       an unknown key and a wrong secret get the same answer.
+    """
+    ip = client_ip(request)
+    if retry_after := ratelimit.api_auth_refused(ip):
+        raise _too_many_failures(retry_after)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    result = None
+    if scheme.lower() == "bearer" and token.strip():
+        result = authentication.api_key_authenticate(token.strip())
+        if result.ok:
+            request.api_key = result.api_key
+            return result.api_key
+    if retry_after := ratelimit.api_auth_failed(ip):
+        raise _too_many_failures(retry_after)
+    if result is None:
+        raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
+    if result.error == "revoked":
+        raise _unauthorized(REVOKED)
+    if result.error == "expired":
+        raise _unauthorized(EXPIRED)
+    raise _unauthorized("The API key is not valid.")
+
+
+ANY_METHOD = None
+
+
+def api_view(*methods: str):
+    """Method check, bearer authentication and JSON errors for an API view.
+
+    A GET endpoint answers HEAD too (monitors and load balancers use it);
+    any other method gets a JSON 405 naming the allowed ones in `Allow`.
+    `api_view(ANY_METHOD)` serves every method.
+    """
+    allowed = None if methods == (ANY_METHOD,) else with_head(methods)
+
+    def decorator(view):
+        @login_not_required
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs):
+            if (response := method_not_allowed(request, allowed)) is not None:
+                return response
+            try:
+                api_key = authenticate(request)
+                return view(request, api_key, *args, **kwargs)
+            except ApiError as error:
+                return error_response(error.status, error.error, error.detail, error.headers)
+
+        return wrapper
+
+    return decorator
+
+
+def with_head(methods) -> tuple[str, ...]:
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else tuple(methods)
+
+
+def method_not_allowed(request: HttpRequest, allowed) -> JsonResponse | None:
+    if allowed is None or request.method in allowed:
+        return None
+    response = error_response(405, "method_not_allowed", f"Use {' or '.join(allowed)} on this URL.")
+    response["Allow"] = ", ".join(allowed)
+    return response
+
+
+# -- helpers --------------------------------------------------------------------
+
+
+def require(api_key: ApiKey, codename: str) -> None:
+    if codename not in api_key.permissions:
+        raise ApiError(403, "permission_denied", f"The API key lacks the permission {codename}.")
+
+
+def own_project(api_key: ApiKey, slug: str):
+    """A key sees only its own project; any other slug is 404, existing or not."""
+    if slug != api_key.project.slug:
+        raise ApiError(404, "not_found", "No such project.")
+    return api_key.project
+
+
+def iso(value):
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def serialize_key(api_key: ApiKey) -> dict:
+    if api_key.created_by_key_id:
+        created_by = {"type": "api_key", "id": api_key.created_by_key.public_id}
+    elif api_key.created_by_id:
+        created_by = {"type": "user", "username": api_key.created_by.get_username()}
+    else:
+        created_by = None
+    return {
+        "id": api_key.public_id,
+        "name": api_key.name,
+        "description": api_key.description,
+        "tags": list(api_key.tags),
+        "permissions": list(api_key.permissions),
+        "masked_key": api_key.masked,
+        "status": api_key.status().value,
+        "expires_at": iso(api_key.expires_at),
+        "created_at": iso(api_key.created_at),
+        "created_by": created_by,
+        "last_used_at": iso(api_key.last_used_at),
+        "revoked_at": iso(api_key.revoked_at),
+    }
+
+
+def json_body(request: HttpRequest) -> dict:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise ApiError(400, "bad_request", "Content-Length is not a number.") from None
+    if length > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body can be at most {MAX_BODY_BYTES} bytes.")
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "Send the body as application/json.")
+    body = request.read(MAX_BODY_BYTES + 1)
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, "payload_too_large", f"The body can be at most {MAX_BODY_BYTES} bytes.")
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
+        raise ApiError(400, "bad_request", "The body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "bad_request", "The body must be a JSON object.")
+    return data
+
+
+def _storable(text: str) -> bool:
+    """No NUL and no lone surrogate (a JSON "\\ud800" escape): databases refuse both."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in text
+
+
+def field(data: dict, name: str, kind, default, required: bool = False):
+    if name not in data:
+        if required:
+            raise ApiError(400, "invalid_field", f"'{name}' is required.")
+        return default
+    value = data[name]
+    if kind is list:
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ApiError(400, "invalid_field", f"'{name}' must be a list of strings.")
+    elif not isinstance(value, kind):
+        raise ApiError(400, "invalid_field", f"'{name}' must be a {kind.__name__}.")
+    if not all(_storable(text) for text in (value if kind is list else [value])):
+        raise ApiError(400, "invalid_field", f"'{name}' contains a character that is not allowed.")
+    return value
+
+
+def service_error(error: ApiKeyError) -> ApiError:
+    """The refusal as the API answers it, with the status from the one map (apikeys.errors)."""
+    # The calling key was revoked or expired between authentication and the write.
+    if error.code in {"key_revoked", "key_expired"}:
+        return _unauthorized(REVOKED if error.code == "key_revoked" else EXPIRED)
+    headers = {"Retry-After": "5"} if error.code == "unavailable" else None  # nothing was saved: retry
+    code = "invalid_field" if error.code == "invalid" else error.code
+    return ApiError(http_status(error), code, error.message, headers)
