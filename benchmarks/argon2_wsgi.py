@@ -7,10 +7,10 @@ benchmark key once at start-up and verifies it on every request.
 
 import os
 
-from config.wsgi import application  # noqa: F401  (sets Django up)
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from apikeys import tokens
+from config.wsgi import application  # noqa: F401  (sets Django up)
 
 _hasher = Argon2PasswordHasher()
 _encoded = _hasher.encode(os.environ["BENCH_ARGON2_SECRET"], _hasher.salt())

@@ -11,6 +11,11 @@ differs between the paths is our code, not the transport.
 The database is BENCH_DATABASE_URL's (default: PostgreSQL on 127.0.0.1, the
 deployment database); a throwaway test database is created and dropped.
 Prints a Markdown table for docs/benchmarks.md.
+
+BENCH_AUTH_QUERY=orm replaces the key lookup compiled once
+(apikeys.authentication.compile_key_lookup, which relies on ORM internals)
+by the plain ORM query, to check after a Django upgrade that it is still
+worth keeping.
 """
 
 import os
@@ -41,6 +46,7 @@ from django.test.utils import setup_test_environment  # noqa: E402
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "3000"))
 ROUNDS = 5
+AUTH_QUERY = os.environ.get("BENCH_AUTH_QUERY", "compiled")
 
 
 def main() -> None:
@@ -48,6 +54,8 @@ def main() -> None:
     settings.ALLOWED_HOSTS = ["testserver"]
     old_name = connection.settings_dict["NAME"]
     connection.creation.create_test_db(verbosity=0, autoclobber=True)
+    if AUTH_QUERY == "orm":
+        use_the_plain_orm_query()
     try:
         print(run())
     finally:
@@ -55,7 +63,8 @@ def main() -> None:
 
 
 def run() -> str:
-    from apikeys import api, tokens
+    from apikeys import tokens
+    from config import ratelimit
     from projects import catalog
     from tests.factories import ApiKeyFactory, ProjectFactory
 
@@ -65,7 +74,7 @@ def run() -> str:
     settings.API_AUTH_FAILURE_LIMIT = 10**9  # refusals stay 401s, except where the limit is the point
 
     def over_limit():
-        api._tripped["127.0.0.1"] = time.monotonic() + 3600
+        ratelimit._api_tripped["127.0.0.1"] = time.monotonic() + 3600
         return f"Bearer {key.secret}"
 
     paths = {
@@ -79,18 +88,19 @@ def run() -> str:
     samples: dict[str, list[float]] = {name: [] for name in paths}
     for _ in range(ROUNDS):
         for name, header in paths.items():
-            api._tripped.clear()
+            ratelimit._api_tripped.clear()
             value = header()
             for _ in range(REQUESTS // ROUNDS):
                 value = header() if "unknown" in name or "wrong" in name else value
                 started = time.perf_counter()
                 client.get("/api/v1/whoami", HTTP_AUTHORIZATION=value)
                 samples[name].append((time.perf_counter() - started) * 1000)
-    api._tripped.clear()
+    ratelimit._api_tripped.clear()
 
     lines = [
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, database {connection.vendor}; "
-        f"{REQUESTS} requests per path in {ROUNDS} alternating rounds, through the test client.",
+        f"{REQUESTS} requests per path in {ROUNDS} alternating rounds, through the test client; "
+        f"key lookup: {AUTH_QUERY}.",
         "",
         "| refusal path | median | p90 |",
         "|---|---|---|",
@@ -99,6 +109,35 @@ def run() -> str:
         values.sort()
         lines.append(f"| {name} | {statistics.median(values):.3f} ms | {values[int(len(values) * 0.9)]:.3f} ms |")
     return "\n".join(lines)
+
+
+def use_the_plain_orm_query() -> None:
+    """api_key_authenticate as it would be with the ORM's query: same steps, same answers."""
+    from django.utils import timezone
+
+    from apikeys import authentication, tokens
+    from apikeys.authentication import UNKNOWN_KEY_HASH, AuthResult
+    from apikeys.models import ApiKey, Status
+
+    def api_key_authenticate(raw, *, now=None):
+        try:
+            parsed = tokens.parse(raw)
+        except tokens.InvalidKey:
+            return AuthResult(None, "invalid")
+        api_key = ApiKey.objects.select_related("project").filter(public_id=parsed.public_id).first()
+        if api_key is None:
+            tokens.matches(parsed.raw, tokens.current_pepper_version(), UNKNOWN_KEY_HASH)
+            return AuthResult(None, "invalid")
+        if not tokens.matches(parsed.raw, api_key.pepper_version, api_key.secret_hash):
+            return AuthResult(None, "invalid")
+        now = now or timezone.now()
+        status = api_key.status(now)
+        if status in (Status.REVOKED, Status.EXPIRED):
+            return AuthResult(None, status.value)
+        authentication.touch_last_used(api_key, now)
+        return AuthResult(api_key)
+
+    authentication.api_key_authenticate = api_key_authenticate
 
 
 if __name__ == "__main__":

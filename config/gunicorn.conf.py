@@ -6,7 +6,7 @@ Run: gunicorn -c config/gunicorn.conf.py config.wsgi
 import multiprocessing
 import os
 
-from config.logfilters import install_record_factory
+from config.logfilters import install_record_factory, logging_config
 
 # gunicorn logs before it loads the application (whose settings install the
 # same factory): scrub its records from the start too.
@@ -34,27 +34,6 @@ errorlog = "-"
 # gunicorn ≥ 27 opens a control socket under $HOME by default; several
 # instances on one host would share it, and nothing here uses it.
 control_socket_disable = True
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "formatter": "plain",
-            "filters": ["redact_secrets"],
-            "stream": "ext://sys.stderr",
-        }
-    },
-    "loggers": {
-        "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
-        # With logconfig_dict gunicorn always emits access lines; the level
-        # keeps them off unless GUNICORN_ACCESS_LOG asks for them.
-        "gunicorn.access": {
-            "handlers": ["console"],
-            "level": "INFO" if accesslog else "WARNING",
-            "propagate": False,
-        },
-    },
-}
+# The application's own logging configuration (settings.LOGGING), with
+# gunicorn's loggers added.
+logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"), gunicorn_access_log=bool(accesslog))

@@ -1,16 +1,16 @@
 """Keep API keys and Authorization headers out of every log line, and keep each record on one line.
 
-Plain `logging` only: gunicorn's config imports this before Django is set up.
+Plain `logging` and the key format (`apikeys.tokens`, which reads no
+setting at import): gunicorn's config imports this before Django is set up.
 """
 
 import logging
 import logging.config
 import re
 
-# Any prefix: a key of an old prefix must not leak either. No word
-# boundaries and no upper bound: a key glued to other text, or cut before its
-# 6-character checksum, still carries the whole 43-character secret.
-KEY_PATTERN = re.compile(r"[0-9A-Za-z]{2,16}_[0-9A-Za-z]{12}_[0-9A-Za-z]{43,}")
+from apikeys import tokens
+
+KEY_PATTERN = re.compile(tokens.redaction_regex())
 AUTHORIZATION_PATTERN = re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?)(bearer|basic|token)?\s*[^\s\"',}]+")
 REDACTED = "[REDACTED]"
 # What could end a line or rewrite a terminal: C0 and C1 controls, DEL, the
@@ -84,6 +84,63 @@ def install_record_factory() -> None:
 
     scrubbing_factory.scrubs = True
     logging.setLogRecordFactory(scrubbing_factory)
+
+
+def logging_config(level: str = "INFO", *, gunicorn_access_log: bool | None = None) -> dict:
+    """The one logging configuration: settings.LOGGING, and gunicorn's `logconfig_dict`.
+
+    Every handler redacts (the record factory already did; the filter catches
+    records made without it). gunicorn (`gunicorn_access_log` given) applies
+    it before Django is set up, so it gets the handlers that need no settings
+    plus its own loggers: errors always, access lines only if asked for, since
+    the application logs one line per request itself. Django's part follows
+    when the application loads.
+    """
+    config = {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"redact_secrets": {"()": "config.logfilters.RedactSecretsFilter"}},
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["redact_secrets"],
+                "stream": "ext://sys.stderr",
+            },
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {},
+    }
+    if gunicorn_access_log is None:
+        config["filters"]["require_debug_false"] = {"()": "django.utils.log.RequireDebugFalse"}
+        # The admin error mail; it reads settings when it is built.
+        config["handlers"]["mail_admins"] = {
+            "class": "django.utils.log.AdminEmailHandler",
+            "level": "ERROR",
+            "filters": ["require_debug_false", "redact_secrets"],
+        }
+        config["loggers"] = {
+            # Django's defaults attach handlers of their own (DEFAULT_LOGGING):
+            # these replace them with ours.
+            "django": {"handlers": ["mail_admins"], "level": "INFO"},
+            # Our one line per request replaces runserver's and Django's own.
+            "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+            "django.request": {"level": "ERROR"},
+            "django.db.backends": {"level": "INFO"},
+        }
+    else:
+        config["loggers"] = {
+            "gunicorn.error": {"handlers": ["console"], "level": "INFO", "propagate": False},
+            # With logconfig_dict gunicorn always emits access lines; the level
+            # keeps them off unless GUNICORN_ACCESS_LOG asks for them.
+            "gunicorn.access": {
+                "handlers": ["console"],
+                "level": "INFO" if gunicorn_access_log else "WARNING",
+                "propagate": False,
+            },
+        }
+    return config
 
 
 def configure_logging(config: dict) -> None:

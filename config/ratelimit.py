@@ -2,13 +2,15 @@
 
 The mechanism (record, current, reset), then the named policies built on it:
 the log-in policy, which every log-in page uses (the console's and the
-admin's). The API's failed-authentication limiter uses the mechanism too.
-Every function fails open when the cache is down: it logs the error and
-counts nothing, so a cache outage never locks everybody out.
+admin's), and the API's failed-authentication policy. Every function fails
+open when the cache is down: it logs the error and counts nothing, so a cache
+outage never locks everybody out.
 """
 
 import hashlib
 import logging
+import math
+import time
 import unicodedata
 
 from django.conf import settings
@@ -92,3 +94,62 @@ def login_succeeded(request, username: str) -> None:
 def login_refused_message() -> str:
     minutes = max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
     return gettext("Too many failed log-in attempts. Try again in %(minutes)s minutes.") % {"minutes": minutes}
+
+
+# The API's failed-authentication policy: API_AUTH_FAILURE_LIMIT failed
+# authentications per client address and window, then 429 until the window
+# ends. A client whose keys are right never touches the counter.
+
+
+def _api_failure_key(ip: str | None) -> str:
+    return f"apikeys:auth-failures:{ip or 'unknown'}"
+
+
+# Addresses this process saw go over the shared limit, until when (monotonic
+# seconds). A client over the limit is refused before its key is looked up or
+# hashed, without asking the cache: valid clients keep paying nothing for the
+# limiter, and a flood of guesses costs a dictionary lookup per request. Each
+# process learns an address on its first refused failure, so the shared
+# counter stays the authority; bounded, so many addresses cannot grow it.
+_api_tripped: dict[str, float] = {}
+MAX_TRIPPED_ADDRESSES = 10_000
+
+
+def api_auth_refused(ip: str | None) -> int | None:
+    """Before any lookup: the Retry-After seconds if this address is over the limit, else None.
+
+    Asks only this process's memory, never the cache.
+    """
+    if not _api_tripped:
+        return None
+    until = _api_tripped.get(ip or "unknown")
+    if until is None:
+        return None
+    left = until - time.monotonic()
+    if left <= 0:
+        _api_tripped.pop(ip or "unknown", None)
+        return None
+    return max(1, math.ceil(left))
+
+
+def api_auth_failed(ip: str | None) -> int | None:
+    """Count a failed authentication; the Retry-After seconds if that put the address over the limit.
+
+    If the cache is down nothing is counted (None): the request is still
+    refused with 401, and valid keys never depend on the cache.
+    """
+    window = settings.API_AUTH_FAILURE_WINDOW_SECONDS
+    if record(_api_failure_key(ip), window) > settings.API_AUTH_FAILURE_LIMIT:
+        _remember_api_tripped(ip)
+        return window
+    return None
+
+
+def _remember_api_tripped(ip: str | None) -> None:
+    now = time.monotonic()
+    if len(_api_tripped) >= MAX_TRIPPED_ADDRESSES:
+        for address in [a for a, until in _api_tripped.items() if until <= now]:
+            del _api_tripped[address]
+        while len(_api_tripped) >= MAX_TRIPPED_ADDRESSES:
+            del _api_tripped[next(iter(_api_tripped))]  # the oldest entry
+    _api_tripped[ip or "unknown"] = now + settings.API_AUTH_FAILURE_WINDOW_SECONDS

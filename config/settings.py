@@ -10,6 +10,9 @@ from pathlib import Path
 
 import dj_database_url
 
+from apikeys.tokens import PREFIX_LENGTHS
+from config.logfilters import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -49,7 +52,7 @@ if not SECRET_KEY:
             "Configuration error: DJANGO_SECRET_KEY is not set. Set it to a long "
             "random value (or DJANGO_DEBUG=1 for local development)."
         )
-    SECRET_KEY = "insecure-development-only-secret-key-do-not-deploy"
+    SECRET_KEY = "insecure-development-only-secret-key-do-not-deploy"  # noqa: S105 - DEBUG only, by design
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -64,6 +67,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
+    "accounts",
     "projects",
     "apikeys",
 ]
@@ -229,8 +233,13 @@ DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
 # --- API keys -----------------------------------------------------------------
 # The recognizable prefix of every key (secret scanners match on it).
 API_KEY_PREFIX = env_str("API_KEY_PREFIX", "cpk")
-if not API_KEY_PREFIX.isascii() or not API_KEY_PREFIX.isalnum() or not 2 <= len(API_KEY_PREFIX) <= 16:
-    sys.exit("Configuration error: API_KEY_PREFIX must be 2 to 16 letters or digits.")
+_PREFIX_MIN, _PREFIX_MAX = PREFIX_LENGTHS  # the key format's own rule
+if (
+    not API_KEY_PREFIX.isascii()
+    or not API_KEY_PREFIX.isalnum()
+    or not _PREFIX_MIN <= len(API_KEY_PREFIX) <= _PREFIX_MAX
+):
+    sys.exit(f"Configuration error: API_KEY_PREFIX must be {_PREFIX_MIN} to {_PREFIX_MAX} letters or digits.")
 
 
 def _parse_peppers(raw: str) -> dict[str, str]:
@@ -261,7 +270,7 @@ if not API_KEY_PEPPERS:
 # Lifetime policy: a cap in days (0 = none) and whether an expiry is required.
 API_KEY_MAX_LIFETIME_DAYS = env_int("API_KEY_MAX_LIFETIME_DAYS", 0)
 if not 0 <= API_KEY_MAX_LIFETIME_DAYS <= 36500:
-    # Expiry dates are bounded to 100 years anyway (apikeys.services.MAX_EXPIRY).
+    # Expiry dates are bounded to 100 years anyway (apikeys.schema.MAX_EXPIRY).
     sys.exit("Configuration error: API_KEY_MAX_LIFETIME_DAYS must be between 0 (no cap) and 36500.")
 API_KEY_REQUIRE_EXPIRY = env_bool("API_KEY_REQUIRE_EXPIRY", False)
 # The seed's deprecation: show the notice, and (separately) switch creation off.
@@ -275,35 +284,9 @@ API_AUTH_FAILURE_WINDOW_SECONDS = env_int("API_AUTH_FAILURE_WINDOW_SECONDS", 60)
 # Every log record is redacted and escaped when it is created, whatever
 # handler writes it (see config.logfilters.install_record_factory).
 LOGGING_CONFIG = "config.logfilters.configure_logging"
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "filters": {
-        "redact_secrets": {"()": "config.logfilters.RedactSecretsFilter"},
-        "require_debug_false": {"()": "django.utils.log.RequireDebugFalse"},
-    },
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_secrets"]},
-        "mail_admins": {
-            "class": "django.utils.log.AdminEmailHandler",
-            "level": "ERROR",
-            "filters": ["require_debug_false", "redact_secrets"],
-        },
-    },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {
-        # Django's defaults attach handlers of their own (DEFAULT_LOGGING):
-        # these replace them with ours.
-        "django": {"handlers": ["mail_admins"], "level": "INFO"},
-        # Our one line per request replaces runserver's and Django's own.
-        "django.server": {"handlers": ["console"], "level": "WARNING", "propagate": False},
-        "django.request": {"level": "ERROR"},
-        "django.db.backends": {"level": "INFO"},
-    },
-}
+# One definition, shared with gunicorn (config/gunicorn.conf.py).
+
+LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))
 # The admin error mail (and the DEBUG 500 page) lists the request and every
 # frame's variables: redacted like the log.
 DEFAULT_EXCEPTION_REPORTER = "config.errorreports.RedactingExceptionReporter"
