@@ -19,13 +19,13 @@ def test_settings(settings):
 def clean_cache():
     from django.core.cache import cache
 
-    from apikeys import api
+    from config import ratelimit
 
     cache.clear()
-    api._tripped.clear()  # what this process remembers of the shared counters
+    ratelimit._api_tripped.clear()  # what this process remembers of the shared counters
     yield
     cache.clear()
-    api._tripped.clear()
+    ratelimit._api_tripped.clear()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from apikeys import services
 from apikeys.models import ApiKey
 from projects import catalog
 from projects.models import Membership, Project, Role, catalog_permissions
+from projects.roles import default_role
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -38,10 +39,7 @@ def role(name: str) -> Role:
     them (and post_migrate brings back only the Permission rows), so they are
     made again here when missing.
     """
-    found, created = Role.objects.get_or_create(name=name)
-    if created:
-        found.permissions.set(catalog_permissions().filter(codename__in=catalog.DEFAULT_ROLES[name]))
-    return found
+    return default_role(name)
 
 
 class RoleFactory(factory.django.DjangoModelFactory):

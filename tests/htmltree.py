@@ -1,21 +1,19 @@
 """A tiny HTML tree for assertions about pages (no dependency for what the stdlib does).
 
-    page = parse(response)
-    page.by_id("api-key-secret").attrs["value"]
-    [box.attrs["value"] for box in page.find_all("input", name="permissions")]
+page = parse(response)
+page.by_id("api-key-secret").attrs["value"]
+[box.attrs["value"] for box in page.find_all("input", name="permissions")]
 """
 
 from html.parser import HTMLParser
 
-VOID = frozenset(
-    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
-)
+VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"})
 
 
 class Element:
     def __init__(self, tag: str, attrs: dict[str, str | None], parent: "Element | None" = None):
         self.tag, self.attrs, self.parent = tag, attrs, parent
-        self.children: list["Element | str"] = []
+        self.children: list[Element | str] = []
 
     def __repr__(self) -> str:
         return f"<{self.tag} {self.attrs}>"

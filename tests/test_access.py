@@ -236,7 +236,7 @@ def test_superuser_project_list_shows_every_project(client, superuser, project, 
     "codenames",
     [[catalog.READ_API_KEYS], [catalog.CREATE_API_KEYS], [catalog.READ_API_KEYS, catalog.CREATE_API_KEYS]],
 )
-def test_api_keys_tab_is_shown_to_users_who_may_see_keys(client, project, codenames):
+def test_console_key_list_is_shown_to_users_who_may_see_keys(client, project, codenames):
     user = MembershipFactory(project=project, role=RoleFactory(codenames=[catalog.READ_PROJECT, *codenames])).user
     client.force_login(user)
 
@@ -246,7 +246,7 @@ def test_api_keys_tab_is_shown_to_users_who_may_see_keys(client, project, codena
 
 
 @pytest.mark.parametrize("codenames", [[], [catalog.READ_PROJECT, "can_read_databases_in_dbaas"]])
-def test_api_keys_tab_is_hidden_from_users_who_may_not_see_keys(client, project, codenames):
+def test_console_key_list_is_hidden_from_users_who_may_not_see_keys(client, project, codenames):
     user = MembershipFactory(project=project, role=RoleFactory(codenames=codenames)).user
     client.force_login(user)
 
@@ -369,8 +369,11 @@ def test_non_member_404_looks_like_an_unknown_project(client, outsider, project)
         # Everything but the per-response CSRF token and CSP nonce.
         response = client.get(path)
         body = response.content.decode()
-        for token in [response.wsgi_request.csp_nonce, *re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body),
-                      *re.findall(r'"X-CSRFToken": "([^"]+)"', body)]:
+        for token in [
+            response.wsgi_request.csp_nonce,
+            *re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', body),
+            *re.findall(r'"X-CSRFToken": "([^"]+)"', body),
+        ]:
             body = body.replace(token, "")
         return response.status_code, body
 

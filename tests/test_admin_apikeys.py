@@ -1,6 +1,6 @@
 """The Django admin for API keys and their audit trail."""
 
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import Permission
@@ -8,7 +8,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys import services, tokens
+from apikeys import authentication, services, tokens
 from apikeys.models import ApiKey, AuditEvent
 from projects import catalog
 from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory, expired_api_key, role
@@ -47,7 +47,7 @@ def listed(response) -> set[str]:
 
 def test_changelist_columns(admin_client, project, member_user):
     key = ApiKeyFactory(project=project, name="deploy", created_by=member_user)
-    services.api_key_authenticate(key.secret)
+    authentication.api_key_authenticate(key.secret)
 
     response = admin_client.get(reverse(CHANGELIST))
 
@@ -56,7 +56,13 @@ def test_changelist_columns(admin_client, project, member_user):
     headers = [th for th in page.find_all("th") if th.attrs.get("scope") == "col"]
     columns = [c.removeprefix("column-") for th in headers for c in th.classes() if c.startswith("column-")]
     assert columns[:7] == [
-        "name", "project", "masked_key", "status_display", "expires_at", "last_used_at", "created_by",
+        "name",
+        "project",
+        "masked_key",
+        "status_display",
+        "expires_at",
+        "last_used_at",
+        "created_by",
     ]
     header_text = [th.text() for th in headers]
     for label in ("Name", "Project", "Key", "Status", "Expires at", "Last used at", "Created by"):
@@ -107,7 +113,10 @@ def test_status_filter_offers_every_status(admin_client, keys):
         spec for spec in response.context["cl"].filter_specs if getattr(spec, "parameter_name", None) == "status"
     ]
     assert filters and [label for _, label in filters[0].lookup_choices] == [
-        "Active", "Expires soon", "Expired", "Revoked",
+        "Active",
+        "Expires soon",
+        "Expired",
+        "Revoked",
     ]
 
 
@@ -156,9 +165,7 @@ def test_revoke_action_asks_for_confirmation_first(admin_client, keys):
     assert form.attrs["method"] == "post"
     assert form.find("input", name="confirm").attrs["value"] == "yes"
     assert form.find("input", name="action").attrs["value"] == "revoke_selected"
-    assert {i.attrs["value"] for i in form.find_all("input", name="_selected_action")} == {
-        str(k.pk) for k in chosen
-    }
+    assert {i.attrs["value"] for i in form.find_all("input", name="_selected_action")} == {str(k.pk) for k in chosen}
     assert not ApiKey.objects.filter(revoked_at__isnull=False).exclude(pk=keys["beta"].pk).exists()
     assert AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED).count() == 1  # beta's, from the fixture
 
@@ -179,8 +186,8 @@ def test_revoke_action_revokes_the_selected_keys_once_confirmed(admin_client, ke
     assert [str(m) for m in get_messages(response.wsgi_request)] == ["Revoked 2 API key(s)."]
     events = AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED, actor_user=superuser, ip_address="192.0.2.8")
     assert {e.api_key.name for e in events} == {"alpha", "gamma"}
-    assert services.api_key_authenticate(keys["alpha"].secret).error == "revoked"
-    assert services.api_key_authenticate(keys["soon"].secret).ok
+    assert authentication.api_key_authenticate(keys["alpha"].secret).error == "revoked"
+    assert authentication.api_key_authenticate(keys["soon"].secret).ok
 
 
 def test_revoke_action_needs_the_change_permission(client, keys, staff_user):
@@ -224,7 +231,7 @@ def test_staff_cannot_add_a_key_in_a_project_they_are_not_a_member_of(client, pr
     response = client.post(reverse(ADD), add_data(client, project, permissions=["can_delete_project_in_project"]))
 
     assert response.status_code == 200
-    assert response.context["form"].errors["project"]
+    assert response.context["adminform"].form.errors["project"]
     assert project.name not in response.content.decode()
     assert parse(response).by_id("api-key-secret") is None
     assert not ApiKey.objects.exists()
@@ -240,7 +247,7 @@ def test_staff_cannot_grant_what_their_role_lacks(client, project, staff_user):
     )
 
     assert response.status_code == 200
-    assert "can_delete_project_in_project" in str(response.context["form"].errors["permissions"])
+    assert "can_delete_project_in_project" in str(response.context["adminform"].form.errors["permissions"])
     assert not ApiKey.objects.exists()
 
 
@@ -262,7 +269,7 @@ def test_superuser_adds_a_key_and_sees_the_secret_once(admin_client, project, su
     secret = parse(response).by_id("api-key-secret").attrs["value"]
     key = ApiKey.objects.get()
     assert tokens.parse(secret).public_id == key.public_id
-    assert services.api_key_authenticate(secret).api_key == key
+    assert authentication.api_key_authenticate(secret).api_key == key
     assert key.created_by == superuser
     assert key.tags == ["ops", "ci"]
     assert key.permissions == [catalog.READ_PROJECT]
@@ -309,7 +316,9 @@ def test_admin_add_refuses_a_date_at_the_end_of_the_calendar_in_every_zone(admin
     response = admin_client.post(reverse(ADD), add_data(admin_client, project, expires_at="9999-12-31 23:59:59"))
 
     assert response.status_code == 200
-    assert response.context["form"].errors["expires_at"] == ["The expiration date can be at most 100 years from now."]
+    assert response.context["adminform"].form.errors["expires_at"] == [
+        "The expiration date can be at most 100 years from now."
+    ]
     assert not ApiKey.objects.exists()
     assert admin_client.get(reverse("admin:apikeys_apikey_changelist")).status_code == 200
 
@@ -317,11 +326,11 @@ def test_admin_add_refuses_a_date_at_the_end_of_the_calendar_in_every_zone(admin
 def test_admin_add_says_which_time_zone_the_date_is_in(admin_client, project, settings):
     settings.TIME_ZONE = "America/New_York"
 
-    help_text = str(admin_client.get(reverse(ADD)).context["form"].fields["expires_at"].help_text)
+    help_text = str(admin_client.get(reverse(ADD)).context["adminform"].form.fields["expires_at"].help_text)
     admin_client.post(reverse(ADD), add_data(admin_client, project, expires_at="2031-01-31 00:00:00"))
 
     assert "America/New_York" in help_text and "UTC" not in help_text
-    assert ApiKey.objects.get().expires_at == datetime(2031, 1, 31, 5, 0, tzinfo=dt_timezone.utc)
+    assert ApiKey.objects.get().expires_at == datetime(2031, 1, 31, 5, 0, tzinfo=UTC)
 
 
 def test_admin_add_respects_the_deprecation_switch(admin_client, project, settings):

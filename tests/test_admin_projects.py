@@ -72,7 +72,8 @@ def test_role_cannot_be_given_a_django_model_permission(admin_client_, db):
     read_project = Permission.objects.get(codename=catalog.READ_PROJECT)
 
     response = admin_client_.post(
-        "/admin/projects/role/add/", {"name": "Sneaky", "description": "", "permissions": [add_user.pk, read_project.pk]}
+        "/admin/projects/role/add/",
+        {"name": "Sneaky", "description": "", "permissions": [add_user.pk, read_project.pk]},
     )
 
     assert response.status_code == 200
@@ -158,7 +159,9 @@ def test_role_in_use_cannot_be_deleted(admin_client_, member_user):
 def test_membership_changelist_filters_by_project(admin_client_, admin_user, other_project):
     MembershipFactory(project=other_project, user=UserFactory(username="dave"))
 
-    response = admin_client_.get(f"/admin/projects/membership/?project__id__exact={Project.objects.get(slug='demo').pk}")
+    response = admin_client_.get(
+        f"/admin/projects/membership/?project__id__exact={Project.objects.get(slug='demo').pk}"
+    )
 
     assertContains(response, "alice")
     assertNotContains(response, "dave")

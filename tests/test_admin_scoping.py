@@ -12,7 +12,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from pytest_django.asserts import assertNotContains
 
-from apikeys import services
+from apikeys import authentication
 from apikeys.models import ApiKey, AuditEvent
 from projects import catalog
 from projects.models import Membership, Project
@@ -24,9 +24,18 @@ pytestmark = pytest.mark.django_db
 KEYS = "admin:apikeys_apikey_changelist"
 EVENTS = "admin:apikeys_auditevent_changelist"
 MODEL_PERMISSIONS = [
-    "add_apikey", "change_apikey", "view_apikey", "view_auditevent",
-    "view_project", "change_project", "add_project", "delete_project",
-    "view_membership", "change_membership", "add_membership", "delete_membership",
+    "add_apikey",
+    "change_apikey",
+    "view_apikey",
+    "view_auditevent",
+    "view_project",
+    "change_project",
+    "add_project",
+    "delete_project",
+    "view_membership",
+    "change_membership",
+    "add_membership",
+    "delete_membership",
 ]
 
 
@@ -130,7 +139,7 @@ def test_forged_revoke_of_another_projects_keys_revokes_nothing(staff, mine, the
 
     assert ApiKey.objects.get(pk=theirs.pk).revoked_at is None
     assert ApiKey.objects.get(pk=mine.pk).revoked_at is not None
-    assert services.api_key_authenticate(theirs.secret).ok
+    assert authentication.api_key_authenticate(theirs.secret).ok
 
 
 def test_superuser_revokes_keys_of_any_project(client, superuser, mine, theirs):
@@ -174,7 +183,7 @@ def test_add_form_offers_only_projects_with_the_creation_permission(viewer, oper
 
     response = viewer.get(reverse("admin:apikeys_apikey_add"))
 
-    offered = {label for value, label in response.context["form"].fields["project"].choices if value}
+    offered = {label for value, label in response.context["adminform"].form.fields["project"].choices if value}
     assert offered == {"Third"}
     assertNotContains(response, other_project.name)
 
@@ -188,7 +197,7 @@ def test_add_refuses_another_project_on_post(staff, other_project):
     )
 
     assert response.status_code == 200
-    assert response.context["form"].errors["project"]
+    assert response.context["adminform"].form.errors["project"]
     assert not ApiKey.objects.exists()
 
 

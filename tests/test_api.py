@@ -1,8 +1,9 @@
-"""The bearer-authenticated JSON API under /api/v1/ (SPEC §5)."""
+"""The bearer-authenticated JSON API under /api/v1/ (README, "Using a key")."""
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 
 import pytest
 from django.test import Client
@@ -277,7 +278,9 @@ def test_the_scheme_is_case_insensitive(client, key, scheme):
 def test_a_key_of_another_project_cannot_revoke_keys_here(client, project, other_project, target):
     theirs = manager(other_project, name="theirs")
 
-    response = client.post(f"/api/v1/projects/{project.slug}/api-keys/{target.public_id}/revoke", **bearer(theirs.secret))
+    response = client.post(
+        f"/api/v1/projects/{project.slug}/api-keys/{target.public_id}/revoke", **bearer(theirs.secret)
+    )
 
     assert response.status_code == 404
     target.refresh_from_db()
@@ -360,7 +363,9 @@ def test_list_is_paginated_25_a_page_newest_first(client, project, key):
     assert (second["page"], len(second["results"]), second["next"]) == (2, 5, None)
     assert second["previous"] == "http://testserver/api/v1/projects/demo/api-keys?page=1"
     listed = [entry["id"] for entry in first["results"] + second["results"]]
-    expected = list(ApiKey.objects.filter(project=project).order_by("-created_at", "-id").values_list("public_id", flat=True))
+    expected = list(
+        ApiKey.objects.filter(project=project).order_by("-created_at", "-id").values_list("public_id", flat=True)
+    )
     assert listed == expected
     assert listed[-1] == key.public_id  # the oldest
 
@@ -732,7 +737,11 @@ HOSTILE_BODIES = {
 def hostile_payload(case: str, parent: ApiKey) -> tuple[str | bytes, str, int]:
     payload, content_type, status = HOSTILE_BODIES[case]
     if isinstance(payload, dict):
-        body = {"name": "hostile", "permissions": [READ_PROJECT], "expires_at": iso(parent.expires_at - timedelta(days=1))}
+        body = {
+            "name": "hostile",
+            "permissions": [READ_PROJECT],
+            "expires_at": iso(parent.expires_at - timedelta(days=1)),
+        }
         body.update(payload)
         body = {name: value for name, value in body.items() if value is not MISSING}
         payload = json.dumps(body)
@@ -807,7 +816,11 @@ def test_a_lying_content_length_does_not_get_a_larger_body_read(project, key):
     big = json.dumps(child_body(key, description="d" * (20 * 1024)))
 
     response = client.generic(
-        "POST", create_url(), big, content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {key.secret}",
+        "POST",
+        create_url(),
+        big,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {key.secret}",
         CONTENT_LENGTH="100",
     )
 

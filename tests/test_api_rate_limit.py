@@ -1,11 +1,15 @@
-"""Failed API authentications are rate limited per client address (SPEC §5)."""
+"""Failed API authentications are rate limited per client address.
+
+See the README, "Using a key", and API_AUTH_FAILURE_* under "Settings".
+"""
 
 import time
 
 import pytest
 from django.core.cache import cache
 
-from apikeys import api, tokens
+from apikeys import tokens
+from config import ratelimit
 from projects import catalog
 from tests.factories import ApiKeyFactory
 
@@ -29,7 +33,7 @@ def key(project):
 
 def counter(ip: str) -> str:
     """The cache key under which the API counts an address's failures."""
-    return api._failure_cache_key(ip)
+    return ratelimit._api_failure_key(ip)
 
 
 def fail(client, **extra):
@@ -160,28 +164,31 @@ def test_a_refused_address_costs_no_cache_round_trip(client, key, monkeypatch):
 def test_another_process_learns_the_limit_from_the_shared_counter(client, project):
     exhaust(client)
     assert_rate_limited(fail(client))
-    api._tripped.clear()  # a process that has not seen this address yet
+    ratelimit._api_tripped.clear()  # a process that has not seen this address yet
 
     assert_rate_limited(fail(client))
-    assert "127.0.0.1" in api._tripped
+    assert "127.0.0.1" in ratelimit._api_tripped
 
 
 def test_the_remembered_addresses_are_bounded(monkeypatch, settings):
-    monkeypatch.setattr(api, "MAX_TRIPPED_ADDRESSES", 3)
+    monkeypatch.setattr(ratelimit, "MAX_TRIPPED_ADDRESSES", 3)
     for number in range(10):
-        api._remember_tripped(f"198.51.100.{number}")
+        ratelimit._remember_api_tripped(f"198.51.100.{number}")
 
-    assert len(api._tripped) == 3
-    assert "198.51.100.9" in api._tripped
+    assert len(ratelimit._api_tripped) == 3
+    assert "198.51.100.9" in ratelimit._api_tripped
 
 
 def test_a_failed_permission_check_is_not_an_authentication_failure(client, key):
     for _ in range(LIMIT + 1):
-        assert client.get("/api/v1/projects/demo/api-keys", HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 403
+        assert (
+            client.get("/api/v1/projects/demo/api-keys", HTTP_AUTHORIZATION=f"Bearer {key.secret}").status_code == 403
+        )
 
     assert cache.get(counter("127.0.0.1")) is None
 
 
+@pytest.mark.slow  # sleeps past a window
 def test_the_window_ends(client, project, settings):
     settings.API_AUTH_FAILURE_WINDOW_SECONDS = 1
     exhaust(client)
@@ -200,7 +207,9 @@ def test_behind_one_trusted_proxy_the_last_forwarded_entry_is_the_client(client,
     # The proxy's own address varies; what it appended is the client. Entries
     # left of it are whatever the client claimed and are ignored.
     for number in range(LIMIT):
-        response = fail(client, REMOTE_ADDR=f"10.0.0.{number + 1}", HTTP_X_FORWARDED_FOR=f"192.0.2.{number}, 203.0.113.7")
+        response = fail(
+            client, REMOTE_ADDR=f"10.0.0.{number + 1}", HTTP_X_FORWARDED_FOR=f"192.0.2.{number}, 203.0.113.7"
+        )
         assert response.status_code == 401
 
     assert_rate_limited(fail(client, REMOTE_ADDR="10.0.0.9", HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.7"))

@@ -3,14 +3,14 @@
 from types import SimpleNamespace
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, Permission
 
 from projects import catalog
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, role
 
-CREATE = f"projects.{catalog.CREATE_API_KEYS}"
-READ_KEYS = f"projects.{catalog.READ_API_KEYS}"
-READ_PROJECT = f"projects.{catalog.READ_PROJECT}"
+CREATE = catalog.perm(catalog.CREATE_API_KEYS)
+READ_KEYS = catalog.perm(catalog.READ_API_KEYS)
+READ_PROJECT = catalog.perm(catalog.READ_PROJECT)
 
 
 def fresh(user):
@@ -27,7 +27,7 @@ def test_member_holds_the_permissions_of_their_role(member_user, project):
 
 
 def test_member_lacks_permissions_their_role_does_not_grant(member_user, project):
-    # Member = everything except these three (SPEC §6).
+    # Member = everything except these three (catalog.DEFAULT_ROLES).
     assert not member_user.has_perm("projects.can_become_administrator_in_project", project)
     assert not member_user.has_perm("projects.can_delete_project_in_project", project)
 
@@ -106,6 +106,66 @@ def test_permissions_of_other_apps_are_not_answered_from_the_role(admin_user, pr
     assert not admin_user.has_perm("projects.add_project", project)
 
 
+def test_a_role_holding_a_permission_outside_the_catalog_grants_nothing_more(project):
+    # The admin offers only catalog permissions for a role; one set by other means does not count.
+    outside = Permission.objects.get(content_type__app_label="projects", codename="add_project")
+    custom = RoleFactory(codenames=[catalog.READ_PROJECT])
+    custom.permissions.add(outside)
+    user = MembershipFactory(project=project, role=custom).user
+
+    assert not user.has_perm("projects.add_project", project)
+    assert user.get_all_permissions(project) == {READ_PROJECT}
+
+
+# -- get_all_permissions(obj) -------------------------------------------------
+
+
+def test_all_permissions_of_a_member_are_those_of_their_role_in_that_project(project, other_project):
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=role(catalog.VIEWER))
+    MembershipFactory(project=other_project, user=user, role=role(catalog.ADMINISTRATOR))
+
+    assert user.get_all_permissions(project) == {catalog.perm(c) for c in catalog.DEFAULT_ROLES[catalog.VIEWER]}
+    assert user.get_all_permissions(other_project) == {p.perm for p in catalog.CATALOG}
+
+
+def test_all_permissions_agree_with_has_perm(member_user, project):
+    held = member_user.get_all_permissions(project)
+
+    assert held == {p.perm for p in catalog.CATALOG if member_user.has_perm(p.perm, project)}
+    assert held == {catalog.perm(c) for c in catalog.DEFAULT_ROLES[catalog.MEMBER]}
+
+
+def test_all_permissions_of_an_object_are_those_in_its_project(viewer_user, project):
+    key = ApiKeyFactory(project=project)
+
+    assert viewer_user.get_all_permissions(key) == viewer_user.get_all_permissions(project)
+    assert viewer_user.get_all_permissions(object()) == set()
+
+
+def test_all_permissions_are_empty_for_outsiders_inactive_and_anonymous_users(outsider, admin_user, project):
+    assert outsider.get_all_permissions(project) == set()
+    assert AnonymousUser().get_all_permissions(project) == set()
+    admin_user.is_active = False
+    admin_user.save()
+    assert fresh(admin_user).get_all_permissions(project) == set()
+
+
+def test_superuser_holds_the_whole_catalog_in_any_project(superuser, project):
+    assert superuser.get_all_permissions(project) == {p.perm for p in catalog.CATALOG}
+
+
+def test_all_permissions_without_an_object_include_no_project_permission(admin_user):
+    assert not {p.perm for p in catalog.CATALOG} & admin_user.get_all_permissions()
+
+
+def test_all_permissions_cost_one_query_shared_with_has_perm(admin_user, project, django_assert_num_queries):
+    user = fresh(admin_user)
+    with django_assert_num_queries(1):
+        assert CREATE in user.get_all_permissions(project)
+        assert user.has_perm(CREATE, project)
+
+
 # -- superusers, inactive and anonymous users ---------------------------------
 
 
@@ -177,7 +237,8 @@ def test_repeated_checks_on_the_same_project_cost_no_query(viewer_user, project,
     with django_assert_num_queries(0):
         assert user.has_perm(READ_KEYS, project)
         assert not user.has_perm(CREATE, project)
-        assert all(user.has_perm(p.perm, project) is (p.codename in catalog.DEFAULT_ROLES["Viewer"]) for p in catalog.CATALOG)
+        viewer = catalog.DEFAULT_ROLES[catalog.VIEWER]
+        assert all(user.has_perm(p.perm, project) is (p.codename in viewer) for p in catalog.CATALOG)
         assert user.has_perm(READ_KEYS, ApiKeyFactory.build(project=project))
 
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from apikeys import services
+from apikeys import authentication, services
 from apikeys.models import ApiKey, AuditEvent
 from projects import catalog
 from tests.factories import ApiKeyFactory
@@ -29,8 +29,8 @@ def test_revoking_a_key_revokes_every_key_it_created_and_their_children(project,
     assert services.api_key_revoke(api_key=parent, revoked_by=admin_user, ip_address="192.0.2.1")
 
     for created in (child, grandchild):
-        assert services.api_key_authenticate(created.secret).error == "revoked"
-    assert services.api_key_authenticate(unrelated.secret).ok
+        assert authentication.api_key_authenticate(created.secret).error == "revoked"
+    assert authentication.api_key_authenticate(unrelated.secret).ok
     revoked = AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED)
     assert sorted(revoked.values_list("api_key__name", flat=True)) == sorted([parent.name, "child", "grandchild"])
     assert set(revoked.values_list("actor_user", flat=True)) == {admin_user.pk}
@@ -42,4 +42,4 @@ def test_revoking_a_child_leaves_its_parent_working(project, admin_user):
 
     services.api_key_revoke(api_key=child.api_key, revoked_by=admin_user)
 
-    assert services.api_key_authenticate(parent.secret).ok
+    assert authentication.api_key_authenticate(parent.secret).ok

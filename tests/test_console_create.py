@@ -1,4 +1,4 @@
-"""The create form and the view-once secret page (SPEC §3, §4)."""
+"""The create form and the view-once secret page (README, "View-once secrets")."""
 
 import logging
 import pickle
@@ -14,7 +14,7 @@ from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys import services, tokens
+from apikeys import authentication, tokens
 from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from projects import catalog
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory
@@ -39,8 +39,14 @@ def open_form(client, project) -> dict:
     assert response.status_code == 200
     ticket = parse(response).find("input", name="ticket").attrs["value"]
     assert ticket
-    return {"name": "deploy", "description": "", "tags": "", "expiration": "30", "ticket": ticket,
-            "permissions": [catalog.READ_PROJECT]}
+    return {
+        "name": "deploy",
+        "description": "",
+        "tags": "",
+        "expiration": "30",
+        "ticket": ticket,
+        "permissions": [catalog.READ_PROJECT],
+    }
 
 
 def offered(response) -> list[str]:
@@ -161,7 +167,11 @@ def test_form_has_the_seed_fields(client, project, admin_user):
         assert field is not None, name
         assert page.find("label", for_=field.attrs["id"]) is not None, f"{name} has no label"
     assert [radio.attrs["value"] for radio in page.find_all("input", name="expiration")] == [
-        "30", "90", "365", "custom", "never",
+        "30",
+        "90",
+        "365",
+        "custom",
+        "never",
     ]
 
 
@@ -245,7 +255,9 @@ def expiration_choices(response) -> list[str]:
         (7, ["7", "custom"], "7"),
     ],
 )
-def test_the_form_offers_only_lifetimes_the_policy_allows(client, project, admin_user, settings, cap, offered_choices, initial):
+def test_the_form_offers_only_lifetimes_the_policy_allows(
+    client, project, admin_user, settings, cap, offered_choices, initial
+):
     settings.API_KEY_MAX_LIFETIME_DAYS = cap
     client.force_login(admin_user)
 
@@ -274,7 +286,9 @@ def test_the_help_text_names_the_time_zone_the_date_is_read_in(client, project, 
     day = date.today() + timedelta(days=10)
 
     help_text = parse(client.get(create_url(project))).by_id("expires-help").text()
-    client.post(create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day.isoformat()})
+    client.post(
+        create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day.isoformat()}
+    )
 
     assert "Europe/Berlin" in help_text and "UTC" not in help_text
     # The end of that day in Berlin, as the help says.
@@ -284,11 +298,15 @@ def test_the_help_text_names_the_time_zone_the_date_is_read_in(client, project, 
 
 @pytest.mark.parametrize("zone", ["UTC", "Pacific/Kiritimati", "Etc/GMT+12"])
 @pytest.mark.parametrize("day", ["9999-12-31", "9000-01-01", "2200-06-30"])
-def test_a_date_at_the_end_of_the_calendar_is_a_form_error_in_every_zone(client, project, admin_user, settings, zone, day):
+def test_a_date_at_the_end_of_the_calendar_is_a_form_error_in_every_zone(
+    client, project, admin_user, settings, zone, day
+):
     settings.TIME_ZONE = zone
     client.force_login(admin_user)
 
-    response = client.post(create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day})
+    response = client.post(
+        create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day}
+    )
 
     assert response.status_code == 200
     assert response.context["form"].errors["expires_on"] == ["The expiration date can be at most 100 years from now."]
@@ -325,7 +343,9 @@ def test_a_look_alike_of_an_active_name_is_refused(client, project, admin_user):
     for look_alike in ["ｄｅｐｌｏｙ key", "deploy\u00a0key", "deploy  key"]:
         response = client.post(create_url(project), open_form(client, project) | {"name": look_alike})
         assert response.status_code == 200, look_alike
-        assert response.context["form"].errors["name"] == ["An active API key with this name already exists in this project."]
+        assert response.context["form"].errors["name"] == [
+            "An active API key with this name already exists in this project."
+        ]
     assert ApiKey.objects.count() == 1
 
 
@@ -390,7 +410,7 @@ def test_secret_is_shown_once_with_the_authorization_header(created):
     page = parse(response)
 
     assert tokens.parse(secret).public_id == key.public_id
-    assert services.api_key_authenticate(secret).api_key == key
+    assert authentication.api_key_authenticate(secret).api_key == key
     assert page.by_id("api-key-header").attrs["value"] == f"Authorization: Bearer {secret}"
     assert "You will not be able to retrieve the secret key again" in page.text()
     copy = page.find("button", data_copy_target="api-key-secret")
@@ -588,7 +608,9 @@ def test_creation_is_audited_with_the_client_address(client, project, admin_user
 
 
 def checked(response) -> list[str]:
-    return [box.attrs["value"] for box in parse(response).find_all("input", name="permissions") if "checked" in box.attrs]
+    return [
+        box.attrs["value"] for box in parse(response).find_all("input", name="permissions") if "checked" in box.attrs
+    ]
 
 
 def test_read_only_preset_ticks_only_the_read_permissions_the_user_may_grant(client, project, member_user):

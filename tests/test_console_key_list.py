@@ -11,8 +11,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys import services
-from apikeys.models import ApiKey, AuditEvent
+from apikeys import authentication, services
+from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from projects import catalog
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, expired_api_key
 from tests.htmltree import parse
@@ -98,7 +98,7 @@ def perform(client, action: str, htmx: bool, project, key, user):
     if action == "create_get":
         return client.get(create_url(project), headers=headers)
     if action == "create_post":
-        ticket = services.issue_ticket(user=user or UserFactory(username="ticket-holder"))
+        ticket = CreationTicket.objects.issue(user=user or UserFactory(username="ticket-holder"))
         data = {"name": "new key", "permissions": [catalog.READ_PROJECT], "expiration": "30", "ticket": ticket}
         return client.post(create_url(project), data, headers=headers)
     if action == "revoke_get":
@@ -246,7 +246,7 @@ def test_entry_shows_the_facts_of_the_key(client, project, admin_user, member_us
 
 def test_last_used_shows_once_the_key_was_used(client, project, admin_user):
     key = ApiKeyFactory(project=project)
-    assert services.api_key_authenticate(key.secret).ok
+    assert authentication.api_key_authenticate(key.secret).ok
     client.force_login(admin_user)
 
     shown = facts(entry(client.get(list_url(project)), key))
@@ -267,7 +267,10 @@ def test_key_created_by_a_key_names_it(client, project, admin_user):
         project=project, name="automation", permissions=[catalog.CREATE_API_KEYS, catalog.READ_PROJECT]
     )
     child = services.api_key_create(
-        project=project, name="child", permissions=[catalog.READ_PROJECT], created_by_key=parent,
+        project=project,
+        name="child",
+        permissions=[catalog.READ_PROJECT],
+        created_by_key=parent,
         expires_at=timezone.now() + timedelta(days=1),
     ).api_key
     client.force_login(admin_user)
@@ -476,7 +479,7 @@ def test_hostile_name_is_escaped_on_the_secret_page(client, project, admin_user)
         "description": IMG,
         "permissions": [catalog.READ_PROJECT],
         "expiration": "30",
-        "ticket": services.issue_ticket(user=admin_user),
+        "ticket": CreationTicket.objects.issue(user=admin_user),
     }
 
     response = client.post(create_url(project), data)
@@ -493,7 +496,7 @@ def test_hostile_tags_are_refused_and_echoed_escaped(client, project, admin_user
         "tags": "<script>,ok",
         "permissions": [catalog.READ_PROJECT],
         "expiration": "30",
-        "ticket": services.issue_ticket(user=admin_user),
+        "ticket": CreationTicket.objects.issue(user=admin_user),
     }
 
     response = client.post(create_url(project), data)
@@ -514,8 +517,11 @@ def make_keys(project, count, users, parent):
         n = next(SERIAL)
         if n % 5 == 4:
             created = services.api_key_create(
-                project=project, name=f"child {n}", permissions=[catalog.READ_PROJECT],
-                created_by_key=parent, expires_at=parent.expires_at,
+                project=project,
+                name=f"child {n}",
+                permissions=[catalog.READ_PROJECT],
+                created_by_key=parent,
+                expires_at=parent.expires_at,
             )
             key, secret = created.api_key, created.secret
         else:
@@ -526,7 +532,7 @@ def make_keys(project, count, users, parent):
         if n % 3 == 0:
             services.api_key_revoke(api_key=key, revoked_by=users[(n + 1) % len(users)])
         elif n % 3 == 1:
-            assert services.api_key_authenticate(secret).ok
+            assert authentication.api_key_authenticate(secret).ok
 
 
 def test_list_query_count_does_not_grow_with_the_number_of_keys(client, project, admin_user, member_user):
@@ -602,7 +608,7 @@ def test_create_is_refused_while_creation_is_disabled(client, project, admin_use
         "name": "new",
         "permissions": [catalog.READ_PROJECT],
         "expiration": "30",
-        "ticket": services.issue_ticket(user=admin_user),
+        "ticket": CreationTicket.objects.issue(user=admin_user),
     }
 
     shown = client.get(create_url(project), headers=headers)
@@ -622,10 +628,10 @@ def test_existing_keys_keep_working_and_can_be_revoked_while_creation_is_disable
     settings.API_KEY_CREATION_DISABLED = settings.API_KEYS_DEPRECATED = True
     client.force_login(admin_user)
 
-    assert services.api_key_authenticate(key.secret).ok
+    assert authentication.api_key_authenticate(key.secret).ok
     assert entry(client.get(list_url(project)), key)
     assert client.post(revoke_url(project, key)).status_code == 302
-    assert services.api_key_authenticate(key.secret).error == "revoked"
+    assert authentication.api_key_authenticate(key.secret).error == "revoked"
 
 
 # -- "Create a new key with these permissions" -----------------------------------------------

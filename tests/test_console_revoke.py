@@ -1,4 +1,7 @@
-"""Revoking a key: confirmation page or <dialog>, then a final, audited revocation (SPEC §3, §4)."""
+"""Revoking a key: confirmation page or <dialog>, then a final, audited revocation.
+
+See the README, "Revocation is soft and final".
+"""
 
 import json
 
@@ -6,7 +9,7 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
-from apikeys import services
+from apikeys import authentication, services
 from apikeys.models import ApiKey, AuditEvent
 from tests.factories import ApiKeyFactory, MembershipFactory
 from tests.htmltree import parse
@@ -171,11 +174,11 @@ def test_key_is_addressed_by_public_id_not_pk(logged_in, project, key):
 
 
 def test_revoked_key_is_refused_on_next_request(logged_in, project, key):
-    assert services.api_key_authenticate(key.secret).ok
+    assert authentication.api_key_authenticate(key.secret).ok
 
     logged_in.post(revoke_url(project, key))
 
-    result = services.api_key_authenticate(key.secret)
+    result = authentication.api_key_authenticate(key.secret)
     assert not result.ok
     assert result.error == "revoked"
 

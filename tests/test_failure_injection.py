@@ -34,6 +34,7 @@ from apikeys.openapi import document
 from projects import catalog
 from tests.factories import ApiKeyFactory
 from tests.htmltree import parse
+from tests.servers import free_port
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 TEMPORARY_PROBLEM = "The key could not be created because of a temporary problem. Nothing was saved; please try again."
@@ -58,7 +59,9 @@ INJECTIONS = [
     pytest.param("apikeys.services.AuditEvent.objects.create", DatabaseError("disk full"), id="audit-insert"),
     pytest.param("apikeys.services._audit", failing_audit, id="audit-connection-lost"),
     pytest.param("apikeys.services.ApiKey.objects.create", InterfaceError("connection closed"), id="key-insert"),
-    pytest.param("apikeys.services._consume_ticket", OperationalError("deadlock detected"), id="ticket-update"),
+    pytest.param(
+        "apikeys.models.CreationTicketQuerySet.consume", OperationalError("deadlock detected"), id="ticket-update"
+    ),
     pytest.param("apikeys.services._audit", real_sql_error, id="real-sql-error"),
 ]
 
@@ -123,8 +126,9 @@ def test_database_failure_during_create_is_logged_for_the_operator(client, admin
     client.force_login(admin_user)
     data = open_form(client, project)
 
-    with caplog.at_level(logging.ERROR), mock.patch(
-        "apikeys.services.AuditEvent.objects.create", side_effect=OperationalError("disk full")
+    with (
+        caplog.at_level(logging.ERROR),
+        mock.patch("apikeys.services.AuditEvent.objects.create", side_effect=OperationalError("disk full")),
     ):
         client.post(create_url(project), data)
 
@@ -267,12 +271,6 @@ NEVER_ACCEPTED = (ConnectionRefusedError, ConnectionResetError, BrokenPipeError)
 REQUEST = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def server_env(tmp_path: Path, port: int) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL", "GUNICORN_ACCESS_LOG"}}
     env.update(
@@ -349,6 +347,7 @@ def wait_until_serving(port: int, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"gunicorn did not answer /healthz:\n{log.read_text()}")
 
 
+@pytest.mark.slow  # gunicorn under load
 def test_sigterm_under_load_finishes_accepted_requests_and_exits_cleanly(tmp_path):
     port = free_port()
     env = server_env(tmp_path, port)
@@ -427,7 +426,9 @@ def test_sigterm_under_load_finishes_accepted_requests_and_exits_cleanly(tmp_pat
     assert "Traceback" not in server_log, server_log
 
 
-def test_database_failure_during_an_admin_create_is_a_clear_error_and_saves_nothing(client, superuser, project, monkeypatch):
+def test_database_failure_during_an_admin_create_is_a_clear_error_and_saves_nothing(
+    client, superuser, project, monkeypatch
+):
     client.force_login(superuser)
     page = client.get("/admin/apikeys/apikey/add/")
     ticket = re.search(r'name="ticket" value="([^"]+)"', page.content.decode()).group(1)

@@ -67,7 +67,7 @@ def test_it_reports_503_when_the_database_is_down(client, monkeypatch):
         def cursor(self):
             raise OperationalError("connection refused")
 
-    monkeypatch.setattr("projects.views.connection", BrokenConnection())
+    monkeypatch.setattr("config.health.connection", BrokenConnection())
 
     response = client.get("/healthz")
 

@@ -52,7 +52,7 @@ from projects.models import Membership, Project, Role
 from tests.factories import ApiKeyFactory, MembershipFactory, ProjectFactory, RoleFactory, UserFactory, role
 from tests.routes import ROUTES, Route, fill, url
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # tens of thousands of requests
 
 ALL_PERMISSIONS = [p.codename for p in catalog.CATALOG]
 METHODS = ("GET", "HEAD", "POST")
@@ -94,29 +94,82 @@ PROBES = [v for v in UNGUARDED if v[0] in {"lone-surrogate", "long", "huge-numbe
 
 # JSON values for each field of an API body, and whole bodies of the wrong shape.
 JSON_VALUES = [
-    "\x00", "\ud800", "a\udfffb", "a" * 10_000, "", 10**30, -1, 1.5, True, None,
-    [], [["x"]], [{"a": 1}], ["\x00"], ["\ud800"], [1, 2], {"a": "b"},
-    "2030-13-45T99:99:99Z", "9999-12-31T23:59:59-23:59",
+    "\x00",
+    "\ud800",
+    "a\udfffb",
+    "a" * 10_000,
+    "",
+    10**30,
+    -1,
+    1.5,
+    True,
+    None,
+    [],
+    [["x"]],
+    [{"a": 1}],
+    ["\x00"],
+    ["\ud800"],
+    [1, 2],
+    {"a": "b"},
+    "2030-13-45T99:99:99Z",
+    "9999-12-31T23:59:59-23:59",
 ]
 JSON_BODIES = [
-    "[]", "123", '"text"', "null", "{", "\x00",
+    "[]",
+    "123",
+    '"text"',
+    "null",
+    "{",
+    "\x00",
     '{"a":' * 5_000 + "1" + "}" * 5_000,
-    '{"name": "\\u0000"}', '{"name": "\\ud800"}',
+    '{"name": "\\u0000"}',
+    '{"name": "\\ud800"}',
 ]
 
 # Parameters that the app reads, sent all at once with each value. One at a
 # time, a route gets the names it was seen reading (and the few below).
 QUERY_NAMES = {
-    "q", "status", "page", "from", "preset", "next", "language", "permission",
-    admin_main.ALL_VAR, admin_main.ORDER_VAR, admin_main.PAGE_VAR, admin_main.SEARCH_VAR,
-    admin_main.ERROR_FLAG, admin_main.IS_POPUP_VAR, admin_main.TO_FIELD_VAR, admin_main.IS_FACETS_VAR,
-    "_changelist_filters", "term", "app_label", "model_name", "field_name",
+    "q",
+    "status",
+    "page",
+    "from",
+    "preset",
+    "next",
+    "language",
+    "permission",
+    admin_main.ALL_VAR,
+    admin_main.ORDER_VAR,
+    admin_main.PAGE_VAR,
+    admin_main.SEARCH_VAR,
+    admin_main.ERROR_FLAG,
+    admin_main.IS_POPUP_VAR,
+    admin_main.TO_FIELD_VAR,
+    admin_main.IS_FACETS_VAR,
+    "_changelist_filters",
+    "term",
+    "app_label",
+    "model_name",
+    "field_name",
 }
 UNKNOWN_NAME = "no-such-parameter"
 FORM_NAMES = {
-    "csrfmiddlewaretoken", "username", "password", "next", "language",
-    "action", "_selected_action", "index", "select_across", "confirm", "post",
-    "old_password", "new_password1", "new_password2", "password1", "password2", "usable_password",
+    "csrfmiddlewaretoken",
+    "username",
+    "password",
+    "next",
+    "language",
+    "action",
+    "_selected_action",
+    "index",
+    "select_across",
+    "confirm",
+    "post",
+    "old_password",
+    "new_password1",
+    "new_password2",
+    "password1",
+    "password2",
+    "usable_password",
     UNKNOWN_NAME,
 }
 
@@ -185,7 +238,10 @@ def world(project, member_user, superuser, settings):
     membership = MembershipFactory(project=sandbox, user=target_user, role=role(catalog.VIEWER))
     api_key = ApiKeyFactory(project=project, name="caller", permissions=ALL_PERMISSIONS)
     target_key = ApiKeyFactory(
-        project=project, name="target", tags=["ci"], permissions=[catalog.READ_PROJECT],
+        project=project,
+        name="target",
+        tags=["ci"],
+        permissions=[catalog.READ_PROJECT],
         expires_at=timezone.now() + timedelta(days=3),
     )
     objects = {
@@ -535,7 +591,10 @@ def test_only_json_can_carry_a_lone_surrogate(member_client, project):
         ("/projects/demo/api-keys/?q=caf%C3%A9+%F0%9F%94%91&status=active&page=2", {}),
         ("/projects/demo/api-keys/?q=a%25b_c%27d", {}),
         ("/projects/demo/api-keys/?q=key-1%09ci", {}),  # a table row pasted into the search box
-        ("/projects/demo/api-keys/", {"HTTP_USER_AGENT": "Mozilla/5.0\t(X11)", "HTTP_ACCEPT_LANGUAGE": "de-DE,de;q=0.9"}),
+        (
+            "/projects/demo/api-keys/",
+            {"HTTP_USER_AGENT": "Mozilla/5.0\t(X11)", "HTTP_ACCEPT_LANGUAGE": "de-DE,de;q=0.9"},
+        ),
         ("/projects/demo/api-keys/", {"HTTP_COOKIE": "other-app=\xc3\xa9t\xc3\xa9; tracking=a\tb"}),
         ("/projects/demo/api-keys/", {"HTTP_REFERER": "https://console.example/projects/?q=caf%C3%A9"}),
     ],
@@ -653,10 +712,13 @@ def test_admin_prefill_of_a_real_object_still_works(admin_client, project, membe
     assert member_user.username in response.content.decode()
 
 
-@pytest.mark.parametrize("url", [
-    "/admin/apikeys/apikey/{pk}/change/?_to_field=",
-    "/admin/apikeys/apikey/{pk}/delete/?_to_field=",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/admin/apikeys/apikey/{pk}/change/?_to_field=",
+        "/admin/apikeys/apikey/{pk}/delete/?_to_field=",
+    ],
+)
 def test_admin_empty_to_field_is_a_400(admin_client, project, url):
     key = ApiKeyFactory(project=project)
     assert admin_client.get(url.format(pk=key.pk)).status_code == 400

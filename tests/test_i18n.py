@@ -25,10 +25,41 @@ FAR_EXPIRY = datetime(2031, 3, 5, 12, 0, tzinfo=UTC)
 # English words that are on the key list or the create form in English; none
 # may be left on the German pages (codes, key names and tags are left out).
 ENGLISH_UI_WORDS = [
-    "Description", "Expiration", "Expires", "Permissions", "Permission", "Tags", "Cancel", "never", "Never",
-    "Revoke", "Create", "Created", "Last used", "Search", "Filter", "All statuses", "Active", "Expires soon",
-    "days", "On a date", "Overview", "Projects", "Log out", "Signed in", "Key", "Keys", "View", "Delete",
-    "Update", "Select all", "Warning", "Language", "Skip to content", "Cloud console", "by",
+    "Description",
+    "Expiration",
+    "Expires",
+    "Permissions",
+    "Permission",
+    "Tags",
+    "Cancel",
+    "never",
+    "Never",
+    "Revoke",
+    "Create",
+    "Created",
+    "Last used",
+    "Search",
+    "Filter",
+    "All statuses",
+    "Active",
+    "Expires soon",
+    "days",
+    "On a date",
+    "Overview",
+    "Projects",
+    "Log out",
+    "Signed in",
+    "Key",
+    "Keys",
+    "View",
+    "Delete",
+    "Update",
+    "Select all",
+    "Warning",
+    "Language",
+    "Skip to content",
+    "Cloud console",
+    "by",
 ]
 
 
@@ -72,8 +103,14 @@ def open_create_form(client, project) -> dict:
     response = client.get(reverse("apikeys:create", args=[project.slug]), **GERMAN)
     assert response.status_code == 200
     ticket = parse(response).find("input", name="ticket").attrs["value"]
-    return {"name": "deploy-bot", "description": "", "tags": "ci", "expiration": "30", "ticket": ticket,
-            "permissions": [catalog.READ_PROJECT]}
+    return {
+        "name": "deploy-bot",
+        "description": "",
+        "tags": "ci",
+        "expiration": "30",
+        "ticket": ticket,
+        "permissions": [catalog.READ_PROJECT],
+    }
 
 
 # -- Accept-Language ------------------------------------------------------------------------
@@ -103,7 +140,7 @@ def test_project_list_is_german(client, project, admin_user):
     assert "Angemeldet als" in text
 
 
-def test_api_keys_tab_is_german_with_german_dates(client, project, admin_user):
+def test_console_key_list_is_german_with_german_dates(client, project, admin_user):
     ApiKeyFactory(project=project, name="deploy-bot", tags=["ci"], expires_at=FAR_EXPIRY)
     ApiKeyFactory(project=project, name="nightly", expires_at=timezone.now() + timedelta(days=3))
     ApiKeyFactory(project=project, name="forever", expires_at=None)
@@ -115,9 +152,22 @@ def test_api_keys_tab_is_german_with_german_dates(client, project, admin_user):
     assert html_lang(response) == "de"
     text = visible_text(response)
     for german in (
-        "API-Schlüssel", "Erstellen", "Widerrufen", "Läuft ab", "Läuft bald ab", "Aktiv", "nie",
-        "Zuletzt verwendet", "Beschreibung", "Schlagwörter", "Berechtigungen", "3 Schlüssel",
-        "Nach Name oder Schlagwort suchen", "Alle Status", "Filtern", "Projekt anzeigen",
+        "API-Schlüssel",
+        "Erstellen",
+        "Widerrufen",
+        "Läuft ab",
+        "Läuft bald ab",
+        "Aktiv",
+        "nie",
+        "Zuletzt verwendet",
+        "Beschreibung",
+        "Schlagwörter",
+        "Berechtigungen",
+        "3 Schlüssel",
+        "Nach Name oder Schlagwort suchen",
+        "Alle Status",
+        "Filtern",
+        "Projekt anzeigen",
     ):
         assert german in text, german
     assert "5. März 2031" in text
@@ -133,9 +183,22 @@ def test_create_form_is_german(client, project, admin_user):
     assert html_lang(response) == "de"
     text = visible_text(response)
     for german in (
-        "API-Schlüssel erstellen", "Name", "Beschreibung", "Schlagwörter", "Ablauf", "Ablaufdatum", "30 Tage",
-        "An einem Datum", "Nie", "Berechtigungen", "Projekt", "Projekt anzeigen", "Cluster erstellen",
-        "Alle aus Projekt auswählen", "Erstellen", "Abbrechen",
+        "API-Schlüssel erstellen",
+        "Name",
+        "Beschreibung",
+        "Schlagwörter",
+        "Ablauf",
+        "Ablaufdatum",
+        "30 Tage",
+        "An einem Datum",
+        "Nie",
+        "Berechtigungen",
+        "Projekt",
+        "Projekt anzeigen",
+        "Cluster erstellen",
+        "Alle aus Projekt auswählen",
+        "Erstellen",
+        "Abbrechen",
     ):
         assert german in text, german
     assert english_words_in(text) == []
@@ -167,8 +230,11 @@ def test_secret_page_is_german(client, project, admin_user):
     assert page.by_id("api-key-secret").attrs["value"].startswith(f"{settings.API_KEY_PREFIX}_")
     text = visible_text(response)
     for german in (
-        "API-Schlüssel erstellt – Geheimnis anzeigen", "Geheimer Schlüssel von „deploy-bot“", "Kopieren",
-        "Sie können den geheimen Schlüssel später nicht mehr abrufen.", "Fertig: zurück zu den API-Schlüsseln",
+        "API-Schlüssel erstellt – Geheimnis anzeigen",
+        "Geheimer Schlüssel von „deploy-bot“",
+        "Kopieren",
+        "Sie können den geheimen Schlüssel später nicht mehr abrufen.",
+        "Fertig: zurück zu den API-Schlüsseln",
     ):
         assert german in text, german
 
@@ -268,9 +334,7 @@ def test_switching_to_german_sets_the_cookie_and_the_next_page_is_german(project
     form = parse(client.get(list_url)).find("form", class_="language-switcher")
     token = form.find("input", name="csrfmiddlewaretoken").attrs["value"]
 
-    response = client.post(
-        reverse("set_language"), {"language": "de", "next": list_url, "csrfmiddlewaretoken": token}
-    )
+    response = client.post(reverse("set_language"), {"language": "de", "next": list_url, "csrfmiddlewaretoken": token})
 
     assert response.status_code == 302
     assert response["Location"] == list_url

@@ -1,4 +1,7 @@
-"""A key's permissions (and everything else it is) are fixed at creation (SPEC §2, §3)."""
+"""A key's permissions (and everything else it is) are fixed at creation.
+
+See the README, "Fine-grained, project-owned keys".
+"""
 
 from datetime import timedelta
 
@@ -7,7 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from apikeys import services
+from apikeys import authentication, services
 from apikeys.models import IMMUTABLE_FIELDS, ApiKey, ImmutableKeyError
 from projects import catalog
 from tests.factories import ApiKeyFactory
@@ -134,7 +137,7 @@ def test_revoked_key_cannot_be_unrevoked_with_update(key, admin_user):
         ApiKey.objects.filter(pk=key.pk).update(revoked_at=None)
 
     assert row(key) == before
-    assert services.api_key_authenticate(key.secret).error == "revoked"
+    assert authentication.api_key_authenticate(key.secret).error == "revoked"
 
 
 def test_revoked_key_cannot_be_unrevoked_with_save(key, admin_user):
@@ -196,8 +199,7 @@ def test_admin_change_form_shows_every_field_read_only(admin_client, key):
     editable = [
         element
         for element in form.iter()
-        if element.tag in {"input", "select", "textarea"}
-        and element.attrs.get("type") not in {"hidden", "submit"}
+        if element.tag in {"input", "select", "textarea"} and element.attrs.get("type") not in {"hidden", "submit"}
     ]
     assert editable == []
     # The permissions are shown, as text.

@@ -1,4 +1,7 @@
-"""last_used_at: set on use, written at most once a minute (SPEC §5), shown in the console."""
+"""last_used_at: set on use, written at most once a minute, shown in the console.
+
+The interval is apikeys.authentication.LAST_USED_INTERVAL.
+"""
 
 from datetime import datetime, timedelta
 from unittest import mock
@@ -6,7 +9,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from apikeys import services, tokens
+from apikeys import authentication, services, tokens
 from apikeys.models import ApiKey
 from projects import catalog
 from tests.factories import ApiKeyFactory, UserFactory, expired_api_key
@@ -44,7 +47,7 @@ def test_the_first_use_through_the_service_sets_it_to_now(key, django_assert_num
     moment = timezone.now() - timedelta(hours=1)
 
     with django_assert_num_queries(2):  # the lookup and the one conditional UPDATE
-        result = services.api_key_authenticate(key.secret, now=moment)
+        result = authentication.api_key_authenticate(key.secret, now=moment)
 
     assert result.ok
     assert stored(key).last_used_at == moment
@@ -53,10 +56,10 @@ def test_the_first_use_through_the_service_sets_it_to_now(key, django_assert_num
 @pytest.mark.parametrize("later", [timedelta(seconds=1), timedelta(seconds=30), timedelta(seconds=59)])
 def test_it_is_not_rewritten_within_a_minute(key, later, django_assert_num_queries):
     first = timezone.now() - timedelta(hours=1)
-    services.api_key_authenticate(key.secret, now=first)
+    authentication.api_key_authenticate(key.secret, now=first)
 
     with django_assert_num_queries(1):  # the lookup only
-        assert services.api_key_authenticate(key.secret, now=first + later).ok
+        assert authentication.api_key_authenticate(key.secret, now=first + later).ok
 
     assert stored(key).last_used_at == first
 
@@ -64,10 +67,10 @@ def test_it_is_not_rewritten_within_a_minute(key, later, django_assert_num_queri
 @pytest.mark.parametrize("later", [timedelta(seconds=61), timedelta(minutes=5), timedelta(days=3)])
 def test_it_is_rewritten_after_a_minute(key, later, django_assert_num_queries):
     first = timezone.now() - timedelta(days=4)
-    services.api_key_authenticate(key.secret, now=first)
+    authentication.api_key_authenticate(key.secret, now=first)
 
     with django_assert_num_queries(2):
-        assert services.api_key_authenticate(key.secret, now=first + later).ok
+        assert authentication.api_key_authenticate(key.secret, now=first + later).ok
 
     assert stored(key).last_used_at == first + later
 
@@ -97,20 +100,20 @@ def test_a_worker_with_a_stale_copy_does_not_rewrite_it_within_a_minute(key):
     """The UPDATE is conditional in the database, not only in Python."""
     stale = stored(key)  # loaded before anybody used the key
     first = timezone.now()
-    services.api_key_authenticate(key.secret, now=first)
+    authentication.api_key_authenticate(key.secret, now=first)
 
-    services.touch_last_used(stale, first + timedelta(seconds=10))
+    authentication.touch_last_used(stale, first + timedelta(seconds=10))
 
     assert stored(key).last_used_at == first
 
 
 def test_a_stale_copy_never_moves_it_backwards(key):
     start = timezone.now() - timedelta(hours=1)
-    services.api_key_authenticate(key.secret, now=start)
+    authentication.api_key_authenticate(key.secret, now=start)
     stale = stored(key)
-    services.api_key_authenticate(key.secret, now=start + timedelta(minutes=10))
+    authentication.api_key_authenticate(key.secret, now=start + timedelta(minutes=10))
 
-    services.touch_last_used(stale, start + timedelta(minutes=2))
+    authentication.touch_last_used(stale, start + timedelta(minutes=2))
 
     assert stored(key).last_used_at == start + timedelta(minutes=10)
 
@@ -119,7 +122,9 @@ def test_a_stale_copy_never_moves_it_backwards(key):
     "presented",
     [
         pytest.param(lambda api_key: tokens.generate(public_id=api_key.public_id).raw, id="wrong secret"),
-        pytest.param(lambda api_key: api_key.secret[:-1] + ("A" if api_key.secret[-1] != "A" else "B"), id="bad checksum"),
+        pytest.param(
+            lambda api_key: api_key.secret[:-1] + ("A" if api_key.secret[-1] != "A" else "B"), id="bad checksum"
+        ),
     ],
 )
 def test_a_failed_authentication_does_not_count_as_use(client, key, presented):
@@ -180,7 +185,7 @@ def test_the_console_shows_never_for_an_unused_key(client, admin_user, key):
 
 def test_the_console_shows_how_long_ago_a_key_was_used(client, admin_user, key):
     used = timezone.now() - timedelta(minutes=5, seconds=10)
-    services.api_key_authenticate(key.secret, now=used)
+    authentication.api_key_authenticate(key.secret, now=used)
     client.force_login(admin_user)
 
     cell = last_used_cell(client.get("/projects/demo/api-keys/"), key)
@@ -190,7 +195,7 @@ def test_the_console_shows_how_long_ago_a_key_was_used(client, admin_user, key):
 
 
 def test_the_console_shows_days_for_an_old_use(client, admin_user, key):
-    services.api_key_authenticate(key.secret, now=timezone.now() - timedelta(days=3, hours=1))
+    authentication.api_key_authenticate(key.secret, now=timezone.now() - timedelta(days=3, hours=1))
     client.force_login(admin_user)
 
     cell = last_used_cell(client.get("/projects/demo/api-keys/"), key)

@@ -15,7 +15,6 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from unittest import mock
 
@@ -25,6 +24,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.utils.log import AdminEmailHandler
 
 from apikeys import tokens
+from tests.servers import free_port, start_runserver
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,6 +150,7 @@ app.cfg.logger_class(app.cfg)
 app.wsgi()
 
 from apikeys import tokens
+from tests.servers import free_port, start_runserver
 from tests.test_logging import written_by_every_handler
 
 key = tokens.generate().raw
@@ -157,6 +158,7 @@ print(json.dumps([key, written_by_every_handler(key)]))
 """
 
 
+@pytest.mark.slow  # a server in a subprocess
 def test_every_handler_in_a_gunicorn_process_writes_no_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "API_KEY", "REDIS_URL", "GUNICORN_"))}
     env.update(
@@ -247,12 +249,6 @@ def test_a_cut_or_glued_key_is_redacted_too():
 # -- the dev server (`make run`) -----------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def dev_server_output(tmp_path: Path, targets: list[str], headers: dict[str, dict] | None = None) -> str:
     """Run `manage.py runserver` as `make run` does, GET each target, return all it wrote.
 
@@ -268,22 +264,8 @@ def dev_server_output(tmp_path: Path, targets: list[str], headers: dict[str, dic
         DJANGO_DEBUG="1", DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", LOG_LEVEL="INFO", PYTHONUNBUFFERED="1"
     )
     output = tmp_path / "runserver.log"
-    with output.open("w") as sink:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=ROOT,
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
+    server = start_runserver(port, env, output)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, output.read_text()
-            assert time.monotonic() < deadline, output.read_text()
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            time.sleep(0.2)
         for target in targets:
             extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).get(target, {}).items())
             request = f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n"
@@ -297,6 +279,7 @@ def dev_server_output(tmp_path: Path, targets: list[str], headers: dict[str, dic
     return output.read_text()
 
 
+@pytest.mark.slow  # a server in a subprocess
 def test_dev_server_writes_no_key(tmp_path):
     key = tokens.generate().raw
 
@@ -312,6 +295,7 @@ def test_dev_server_writes_no_key(tmp_path):
     assert not leaks(output, key), output  # ...and no line holds the key
 
 
+@pytest.mark.slow  # a server in a subprocess
 def test_dev_server_writes_one_line_per_request_and_no_raw_control_character(tmp_path):
     raw = "/raw\x1b[31mred\x85"  # not even percent-encoded: runserver's own line shows it
     output = dev_server_output(tmp_path, [*FORGING_PATHS, raw, "/caf%C3%A9"])

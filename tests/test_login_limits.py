@@ -14,6 +14,7 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.htmltree import parse
+
 # The console's log-in tests' addresses and their autouse fixture (no proxies).
 from tests.test_abuse import ATTACKER, PASSWORD, SOMEONE_ELSE, THROTTLED, no_proxies  # noqa: F401
 

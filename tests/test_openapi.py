@@ -1,4 +1,4 @@
-"""The OpenAPI document describes the API as it really answers (SPEC §5)."""
+"""The OpenAPI document describes the API as it really answers (README, "Using a key")."""
 
 import json
 import re
@@ -61,7 +61,7 @@ def assert_described(doc: dict, path: str, method: str, response) -> None:
 
 
 def route_template(route: str) -> str:
-    """"projects/<slug:slug>" -> "/projects/{}" (parameter names may differ)."""
+    """ "projects/<slug:slug>" -> "/projects/{}" (parameter names may differ)."""
     return "/" + re.sub(r"<(?:\w+:)?\w+>", "{}", route)
 
 
@@ -91,9 +91,7 @@ def test_it_needs_no_key_and_no_log_in(client):
 
 
 def test_every_route_is_described_and_nothing_else(doc):
-    routes = {
-        route_template(str(pattern.pattern)) for pattern in api_urls.urlpatterns if pattern.name != "openapi"
-    }
+    routes = {route_template(str(pattern.pattern)) for pattern in api_urls.urlpatterns if pattern.name != "openapi"}
 
     assert len(routes) == 4
     assert {doc_template(path) for path in doc["paths"]} == routes
@@ -105,7 +103,9 @@ def test_described_paths_are_where_the_api_answers(doc):
     assert server + "/projects/{slug}".replace("{slug}", "demo") == reverse("api:project", args=["demo"])
     assert "/projects/{slug}/api-keys" in doc["paths"]
     assert server + "/projects/demo/api-keys" == reverse("api:keys", args=["demo"])
-    assert server + "/projects/demo/api-keys/abcdefghijkl/revoke" == reverse("api:key-revoke", args=["demo", "abcdefghijkl"])
+    assert server + "/projects/demo/api-keys/abcdefghijkl/revoke" == reverse(
+        "api:key-revoke", args=["demo", "abcdefghijkl"]
+    )
 
 
 def test_every_route_documents_exactly_the_methods_it_accepts(client, doc, settings):
@@ -141,7 +141,7 @@ def test_path_parameters_match_the_templates(doc):
 
 
 def test_every_schema_is_a_valid_draft_2020_12_schema(doc):
-    for name, schema in doc["components"]["schemas"].items():
+    for schema in doc["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
     refs = re.findall(r'"\$ref": "([^"]+)"', json.dumps(doc))
     assert refs
@@ -150,10 +150,32 @@ def test_every_schema_is_a_valid_draft_2020_12_schema(doc):
         assert ref.startswith("#/components/schemas/") and name in doc["components"]["schemas"], ref
 
 
-def test_the_permission_enum_is_the_catalog(doc):
+# The provider's permission set, written out: the document must name exactly
+# these (a renamed or dropped codename breaks every client that checks one).
+PROVIDER_PERMISSIONS = {
+    "can_become_administrator_in_project", "can_crud_permissions_in_project", "can_read_project_in_project",
+    "can_delete_project_in_project", "can_create_api_keys_in_project", "can_read_api_keys_in_project",
+    "can_become_viewer_in_openstack", "can_become_editor_in_openstack",
+    "can_create_clusters_in_metakube", "can_read_clusters_in_metakube", "can_update_clusters_in_metakube",
+    "can_delete_clusters_in_metakube", "can_create_ssh_keys_in_metakube", "can_read_ssh_keys_in_metakube",
+    "can_update_ssh_keys_in_metakube", "can_delete_ssh_keys_in_metakube",
+    "can_create_databases_in_dbaas", "can_read_databases_in_dbaas", "can_update_databases_in_dbaas",
+    "can_delete_databases_in_dbaas", "can_read_backups_from_databases_in_dbaas",
+    "can_become_reader_in_observability", "can_become_editor_in_observability", "can_become_admin_in_observability",
+}  # fmt: skip
+
+
+def test_the_permission_enum_is_the_providers_permission_set(doc):
     enum = doc["components"]["schemas"]["WhoAmI"]["properties"]["permissions"]["items"]["enum"]
 
-    assert enum == [p.codename for p in catalog.CATALOG]
+    assert set(enum) == PROVIDER_PERMISSIONS
+    assert len(enum) == len(PROVIDER_PERMISSIONS)
+
+
+def test_the_status_enum_is_every_status_a_key_can_have(doc):
+    enum = doc["components"]["schemas"]["ApiKey"]["properties"]["status"]["enum"]
+
+    assert enum == ["active", "expires_soon", "expired", "revoked"]
 
 
 def test_the_validation_used_here_catches_wrong_responses(doc):
@@ -234,7 +256,10 @@ def test_list_200_with_keys_of_every_kind(client, doc, project, key):
     services.api_key_revoke(api_key=gone, revoked_by=UserFactory(username="revoker"))
     ApiKeyFactory(project=project, name="soon", expires_at=timezone.now() + timedelta(days=2))
     services.api_key_create(
-        project=project, name="by-key", permissions=[catalog.READ_PROJECT], created_by_key=key,
+        project=project,
+        name="by-key",
+        permissions=[catalog.READ_PROJECT],
+        created_by_key=key,
         expires_at=key.expires_at,
     )
     deleted_creator = UserFactory(username="leaver", is_superuser=True)
@@ -265,7 +290,9 @@ def test_create_201_and_its_request_body(client, doc, key):
     body = create_body(key)
     validator(doc, "#/components/schemas/CreateApiKey").validate(body)
 
-    response = client.post("/api/v1/projects/demo/api-keys", json.dumps(body), content_type="application/json", **auth(key))
+    response = client.post(
+        "/api/v1/projects/demo/api-keys", json.dumps(body), content_type="application/json", **auth(key)
+    )
 
     assert response.status_code == 201
     assert_described(doc, "/projects/{slug}/api-keys", "post", response)
@@ -286,7 +313,9 @@ def test_bodies_the_schema_refuses_the_api_refuses_with_a_described_400(client, 
     with pytest.raises(ValidationError):
         validator(doc, "#/components/schemas/CreateApiKey").validate(body)
 
-    response = client.post("/api/v1/projects/demo/api-keys", json.dumps(body), content_type="application/json", **auth(key))
+    response = client.post(
+        "/api/v1/projects/demo/api-keys", json.dumps(body), content_type="application/json", **auth(key)
+    )
 
     assert response.status_code == 400
     assert_described(doc, "/projects/{slug}/api-keys", "post", response)
@@ -403,7 +432,9 @@ def test_400_413_415_for_bad_bodies(client, doc, key, body, content_type, status
 def test_403_for_a_permission_the_parent_lacks(client, doc, key):
     body = create_body(key, permissions=["can_delete_project_in_project"])
 
-    response = client.post("/api/v1/projects/demo/api-keys", json.dumps(body), content_type="application/json", **auth(key))
+    response = client.post(
+        "/api/v1/projects/demo/api-keys", json.dumps(body), content_type="application/json", **auth(key)
+    )
 
     assert response.status_code == 403
     assert_described(doc, "/projects/{slug}/api-keys", "post", response)

@@ -39,12 +39,14 @@ def run_manage(*args, env) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a subprocess
 def test_deploy_check_is_clean_with_production_settings():
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 
 
+@pytest.mark.slow  # a subprocess
 def test_deploy_check_fails_when_https_protections_are_switched_off():
     # Proves the check above can fail: the same settings without DJANGO_SECURE warn.
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=production_env(DJANGO_SECURE="0"))
@@ -52,6 +54,7 @@ def test_deploy_check_fails_when_https_protections_are_switched_off():
     assert "SECURE_HSTS_SECONDS" in result.stderr + result.stdout
 
 
+@pytest.mark.slow  # a subprocess
 def test_production_settings_send_hsts_and_secure_cookies():
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
@@ -61,7 +64,12 @@ def test_production_settings_send_hsts_and_secure_cookies():
     env = production_env(DJANGO_SETTINGS_MODULE="config.settings", DJANGO_BEHIND_TLS_PROXY="1")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.stdout.split(" ", 5) == [
-        "31536000", "True", "True", "True", "DENY", "('HTTP_X_FORWARDED_PROTO', 'https')\n"
+        "31536000",
+        "True",
+        "True",
+        "True",
+        "DENY",
+        "('HTTP_X_FORWARDED_PROTO', 'https')\n",
     ], result.stderr
 
 
@@ -99,7 +107,9 @@ def _formatted(record: logging.LogRecord) -> str:
 
 def test_filter_redacts_keys_and_authorization_headers_in_messages_and_arguments(settings):
     key = tokens.generate().raw
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "got %s with %s", (key, "Authorization: Bearer abc.def"), None)
+    record = logging.LogRecord(
+        "x", logging.INFO, __file__, 1, "got %s with %s", (key, "Authorization: Bearer abc.def"), None
+    )
     text = _formatted(record)
     assert key not in text and "abc.def" not in text
     assert text.count(REDACTED) == 2
@@ -128,6 +138,10 @@ def test_every_handler_of_the_configured_logging_redacts(settings):
     spec.loader.exec_module(gunicorn_conf)
     for name, handler in gunicorn_conf.logconfig_dict["handlers"].items():
         assert "redact_secrets" in handler["filters"], name
+    # One definition: gunicorn writes through Django's handler, filter and format.
+    for part in ("handlers", "filters", "formatters"):
+        shared = LOGGING[part].keys() & gunicorn_conf.logconfig_dict[part].keys()
+        assert shared and all(LOGGING[part][k] == gunicorn_conf.logconfig_dict[part][k] for k in shared), part
     assert gunicorn_conf.graceful_timeout > 0
 
 
@@ -179,7 +193,9 @@ def test_creating_and_using_keys_logs_no_secret_anywhere(client, project, admin_
             "/projects/demo/api-keys/create/",
             {"name": "console", "permissions": [catalog.READ_PROJECT], "expiration": "30", "ticket": ticket},
         )
-        console_secret = re.search(r'id="api-key-secret" class="secret" value="([^"]+)"', created.content.decode()).group(1)
+        console_secret = re.search(
+            r'id="api-key-secret" class="secret" value="([^"]+)"', created.content.decode()
+        ).group(1)
     logged = request_log.getvalue()
     assert "apikeys_apikey" in logged  # the SQL really was logged
     for secret in (parent.secret, child, console_secret):

@@ -11,8 +11,8 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
-from apikeys import services
-from apikeys.models import ApiKey, AuditEvent
+from apikeys import authentication, services
+from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from projects import catalog
 from tests.factories import ApiKeyFactory, MembershipFactory, ProjectFactory, UserFactory, role
 from tests.htmltree import parse
@@ -20,6 +20,7 @@ from tests.htmltree import parse
 THREADS = 8
 
 pytestmark = [
+    pytest.mark.slow,  # threads racing on PostgreSQL, many rounds
     pytest.mark.skipif(
         connection.vendor != "postgresql",
         reason="needs PostgreSQL: SQLite serializes writers, so requests cannot race",
@@ -99,7 +100,7 @@ def test_parallel_posts_of_one_form_create_one_key(client, project, user):
     assert AuditEvent.objects.filter(action=AuditEvent.Action.CREATED).count() == 1
     secrets_shown = [s for s in map(secret_shown, responses) if s]
     assert len(secrets_shown) == 1
-    assert services.api_key_authenticate(secrets_shown[0]).api_key == ApiKey.objects.get()
+    assert authentication.api_key_authenticate(secrets_shown[0]).api_key == ApiKey.objects.get()
     assert sorted(r.status_code for r in responses) == [201] + [302] * (THREADS - 1)
     for response in responses:
         if response.status_code == 302:
@@ -108,7 +109,7 @@ def test_parallel_posts_of_one_form_create_one_key(client, project, user):
 
 
 def test_parallel_forms_with_the_same_name_create_one_active_key(project, user):
-    tickets = iter([services.issue_ticket(user=user) for _ in range(THREADS)])
+    tickets = iter([CreationTicket.objects.issue(user=user) for _ in range(THREADS)])
     lock = threading.Lock()
 
     def post(client):
@@ -137,7 +138,7 @@ def test_parallel_revocations_record_one_event(project, user):
     messages = sorted(str(m) for r in responses for m in get_messages(r.wsgi_request))
     assert messages.count(f"API key “{key.name}” was revoked.") == 1
     assert messages.count(f"API key “{key.name}” was already revoked.") == THREADS - 1
-    assert services.api_key_authenticate(key.secret).error == "revoked"
+    assert authentication.api_key_authenticate(key.secret).error == "revoked"
 
 
 def test_no_request_succeeds_once_the_revocation_has_committed(project, user, settings):
@@ -186,11 +187,32 @@ def test_parallel_child_key_creation_by_one_key_respects_every_rule(project, use
     url = f"/api/v1/projects/{project.slug}/api-keys"
     bodies = (
         # 4 valid requests for one name: one key
-        [{"name": "child", "permissions": [catalog.READ_PROJECT], "expires_at": (parent_expiry - timedelta(days=1)).isoformat()}] * 4
+        [
+            {
+                "name": "child",
+                "permissions": [catalog.READ_PROJECT],
+                "expires_at": (parent_expiry - timedelta(days=1)).isoformat(),
+            }
+        ]
+        * 4
         # more than the parent holds
-        + [{"name": "greedy", "permissions": [catalog.READ_PROJECT, "can_delete_project_in_project"], "expires_at": (parent_expiry - timedelta(days=1)).isoformat()}] * 2
+        + [
+            {
+                "name": "greedy",
+                "permissions": [catalog.READ_PROJECT, "can_delete_project_in_project"],
+                "expires_at": (parent_expiry - timedelta(days=1)).isoformat(),
+            }
+        ]
+        * 2
         # outliving the parent
-        + [{"name": "immortal", "permissions": [catalog.READ_PROJECT], "expires_at": (parent_expiry + timedelta(days=1)).isoformat()}] * 2
+        + [
+            {
+                "name": "immortal",
+                "permissions": [catalog.READ_PROJECT],
+                "expires_at": (parent_expiry + timedelta(days=1)).isoformat(),
+            }
+        ]
+        * 2
     )
 
     def create(index):
@@ -233,9 +255,13 @@ def test_keys_created_while_their_parent_is_revoked_never_outlive_it(project, us
     creator_permissions = [catalog.READ_PROJECT, catalog.CREATE_API_KEYS]
     created, refused = 0, 0
     for round_number in range(ROUNDS):
-        parent = ApiKeyFactory(project=project, permissions=creator_permissions, expires_at=timezone.now() + timedelta(days=9))
+        parent = ApiKeyFactory(
+            project=project, permissions=creator_permissions, expires_at=timezone.now() + timedelta(days=9)
+        )
         child = ApiKeyFactory(
-            project=project, permissions=creator_permissions, created_by_key=parent,
+            project=project,
+            permissions=creator_permissions,
+            created_by_key=parent,
             expires_at=timezone.now() + timedelta(days=8),
         )
 
@@ -269,7 +295,7 @@ def test_keys_created_while_their_parent_is_revoked_never_outlive_it(project, us
             assert response.status_code in {201, 401}, response.content
             if response.status_code == 201:
                 created += 1
-                assert not services.api_key_authenticate(response.json()["secret"]).ok
+                assert not authentication.api_key_authenticate(response.json()["secret"]).ok
             else:
                 refused += 1
                 assert response.json()["detail"] == "The API key has been revoked."

@@ -1,4 +1,4 @@
-"""Schemathesis against the API's own OpenAPI document (SPEC §5), inside the suite.
+"""Schemathesis against the API's own OpenAPI document (README, "Using a key"), inside the suite.
 
 The schema is the one the running application serves at /api/v1/openapi.json
 (loaded through the real WSGI application, middleware included). For every
@@ -35,6 +35,9 @@ from apikeys import tokens
 from apikeys.models import ApiKey
 from projects import catalog
 from tests.factories import ApiKeyFactory
+
+pytestmark = pytest.mark.slow  # generated requests
+
 
 HOST = "localhost"  # what schemathesis' WSGI client sends
 SLUG = "demo"  # the `project` fixture's

@@ -1,14 +1,19 @@
-"""`manage.py seed_demo`: the demo data of SPEC §6, idempotent, DEBUG only."""
+"""`manage.py seed_demo`: the demo data of the README's "Demo log-ins", idempotent, DEBUG only."""
+
+import importlib
+import re
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
 
+from projects import catalog
 from projects.models import Membership, Project, Role
 
 User = get_user_model()
 
-# SPEC §2, written out here so that a change to the catalog shows up.
+# The catalog (projects/catalog.py), written out here so that a change to it shows up.
 ALL_PERMISSIONS = {
     "can_become_administrator_in_project",
     "can_crud_permissions_in_project",
@@ -131,6 +136,22 @@ def test_role_permissions_match_the_spec(seeded):
 def test_default_roles_exist_right_after_migrate(db):
     # The data migration creates them, so a fresh deployment works without seed_demo.
     assert role_permissions() == EXPECTED_ROLES
+
+
+def test_the_migrations_frozen_roles_are_todays_catalog():
+    # 0002 carries a copy of the catalog instead of importing it. If this fails,
+    # the catalog's permissions or default roles changed: existing databases
+    # need a new data migration; 0002 itself stays as it is.
+    frozen = importlib.import_module("projects.migrations.0002_default_roles")
+
+    assert dict(frozen.PERMISSIONS) == {p.codename: p.label for p in catalog.CATALOG}
+    assert frozen.ROLES == catalog.DEFAULT_ROLES
+
+
+def test_the_migration_does_not_import_the_catalog():
+    source = Path(importlib.import_module("projects.migrations.0002_default_roles").__file__).read_text()
+
+    assert not re.search(r"^\s*(from|import) (projects|apikeys)\b", source, re.MULTILINE)
 
 
 def test_demo_users_reach_what_their_role_allows(seeded):

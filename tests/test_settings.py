@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # each test starts Django in a subprocess
+
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "x7Rk2pQ9vLm4Zt8Wc1Hy6Nb3Jd5Fg0Se-a9Kq2Vr7Tu4Xw8Yz1Bn6Mc3Pd5Lh0Gj"
 PEPPERS = "v1:a-pepper-of-sufficient-length-for-tests"
@@ -43,9 +46,7 @@ SETTINGS_VARIABLES = (
 def run(args: list[str], **env: str) -> subprocess.CompletedProcess:
     environ = {k: v for k, v in os.environ.items() if k not in SETTINGS_VARIABLES}
     environ.update(env)
-    return subprocess.run(
-        [sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120
-    )
+    return subprocess.run([sys.executable, *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=120)
 
 
 def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -102,7 +103,9 @@ def test_missing_peppers_stop_with_one_line(debug):
     assert "API_KEY_PEPPERS" in lines[0]
 
 
-@pytest.mark.parametrize("peppers", ["v1:too-short", "no-version-separator-but-long-enough", ":missing-version-name-here"])
+@pytest.mark.parametrize(
+    "peppers", ["v1:too-short", "no-version-separator-but-long-enough", ":missing-version-name-here"]
+)
 def test_malformed_peppers_stop_with_one_line(peppers):
     result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=peppers)
 

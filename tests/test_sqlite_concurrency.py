@@ -7,27 +7,30 @@ and a key's children never outlive its revocation.
 """
 
 import json
-from datetime import UTC, datetime, timedelta
 import os
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
 from projects import catalog
+from tests.servers import free_port, start_runserver
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    connection.vendor != "sqlite", reason="a SQLite server of its own; the PostgreSQL run has tests/test_races.py"
-)
+pytestmark = [
+    pytest.mark.slow,  # a runserver of its own
+    pytest.mark.skipif(
+        connection.vendor != "sqlite", reason="a SQLite server of its own; the PostgreSQL run has tests/test_races.py"
+    ),
+]
 
 SEED = f"""
 from datetime import timedelta
@@ -43,12 +46,6 @@ created = services.api_key_create(
 )
 print(created.secret)
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -88,21 +85,8 @@ def server(tmp_path_factory):
     )
     assert seeded.returncode == 0, seeded.stderr
     log = directory / "server.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [python, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"],
-            cwd=BASE_DIR, env=env, stdout=output, stderr=subprocess.STDOUT,
-        )
+    process = start_runserver(port, env, log)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-                break
-            except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"runserver did not start:\n{log.read_text()}")
-                time.sleep(0.1)
         yield Server(port, seeded.stdout.strip().splitlines()[-1])
     finally:
         process.terminate()
@@ -148,17 +132,21 @@ def test_children_created_while_their_parent_is_revoked_never_outlive_it(server)
     survivors, raced = [], 0
     for round_number in range(12):
         status, parent = server.call(
-            "POST", path, server.root_secret,
+            "POST",
+            path,
+            server.root_secret,
             create_body(f"parent-{round_number}", [catalog.READ_PROJECT, catalog.CREATE_API_KEYS]),
         )
         assert status == 201, parent
 
-        def revoke(delay=0.002 * (round_number % 6)):
+        def revoke(delay=0.002 * (round_number % 6), parent=parent):
             time.sleep(delay)
             return server.call("POST", f"{path}/{parent['id']}/revoke", server.root_secret)
 
         children = [
-            lambda i=i: server.call("POST", path, parent["secret"], create_body(f"child-{round_number}-{i}"))
+            lambda i=i, parent=parent, round_number=round_number: server.call(
+                "POST", path, parent["secret"], create_body(f"child-{round_number}-{i}")
+            )
             for i in range(5)
         ]
         results = all_at_once([revoke, *children])

@@ -1,10 +1,10 @@
 """Properties of the key format (apikeys/tokens.py), checked with hypothesis.
 
-SPEC §3: a recognizable prefix, an embedded public id, 256 bits of secret,
-a checksum "so that secret scanners can match it with one published regex
-and a mistyped key is rejected before any database query". These tests hold
-the format to that for keys, prefixes and typos hypothesis picks, not only
-for the handful of examples in test_tokens.py.
+The README's "API keys": a recognizable prefix, an embedded public id, 256
+bits of secret and a checksum, so that secret scanners match a key with one
+published regex ("Secret scanning") and a mistyped key is refused before any
+database query. These tests hold the format to that for keys, prefixes and
+typos hypothesis picks, not only for the handful of examples in test_tokens.py.
 
 No database: tokens.py must not need one.
 """

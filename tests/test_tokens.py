@@ -1,5 +1,6 @@
-"""The key format: generate, parse, checksum, scanner regex, mask, keyed hash."""
+"""The key format: generate, parse, checksum, scanner and redaction regexes, mask, keyed hash."""
 
+import contextlib
 import re
 import secrets
 
@@ -8,7 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from apikeys import services, tokens
+from apikeys import authentication, tokens
 from tests.factories import ApiKeyFactory
 
 PEPPERS = {"v1": "first-pepper-of-the-tests", "v0": "older-pepper-of-the-tests"}
@@ -170,10 +171,8 @@ def test_key_of_another_prefix_is_invalid(settings):
 @hypothesis_settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(max_size=300))
 def test_parse_of_arbitrary_text_raises_only_invalid_key(text):
-    try:
+    with contextlib.suppress(tokens.InvalidKey):
         tokens.parse(text)
-    except tokens.InvalidKey:
-        pass
 
 
 # -- scanner regex ----------------------------------------------------------------
@@ -214,6 +213,34 @@ def test_scanner_regex_follows_the_prefix(settings):
     assert raw.startswith("acme_")
     assert re.fullmatch(tokens.scanner_regex(), raw)
     assert not re.search(tokens.scanner_regex("cpk"), raw)
+
+
+# -- redaction regex (the log filter's) -------------------------------------------
+
+
+@pytest.mark.parametrize("key_prefix", ["cpk", "ab", "Z9", "x" * 16])
+def test_redaction_regex_finds_every_prefix_and_cut_or_glued_keys(settings, key_prefix):
+    settings.API_KEY_PREFIX = key_prefix
+    raw = tokens.generate().raw
+    secret = split(raw)[2]
+
+    for text in (raw, raw[: -tokens.CHECKSUM_LENGTH], f"{raw}x", f"x{raw}y", f"{'a' * 20}{raw}"):
+        found = re.search(tokens.redaction_regex(), text)
+        assert found and secret in found.group(), text
+    assert re.search(tokens.redaction_regex(), raw[: -tokens.CHECKSUM_LENGTH - 1]) is None  # no whole secret left
+    assert re.fullmatch(tokens.scanner_regex(), raw)  # scanners find a subset of it
+
+
+def test_redaction_regex_reads_no_setting(monkeypatch):
+    """The log filter builds it before Django is set up (gunicorn's config imports it first)."""
+
+    class Unconfigured:
+        def __getattr__(self, name):
+            raise AssertionError(f"settings.{name} was read")
+
+    monkeypatch.setattr(tokens, "settings", Unconfigured())
+
+    assert re.search(tokens.redaction_regex(), "cpk_" + "A" * 12 + "_" + "b" * 49)
 
 
 # -- mask ---------------------------------------------------------------------------
@@ -299,8 +326,8 @@ def test_key_keeps_verifying_after_pepper_rotation(settings):
 
     assert new_key.pepper_version == "v2"
     assert new_key.secret_hash == tokens.hash_key(new_key.secret, "v2")
-    assert services.api_key_authenticate(old_key.secret).api_key == old_key
-    assert services.api_key_authenticate(new_key.secret).api_key == new_key
+    assert authentication.api_key_authenticate(old_key.secret).api_key == old_key
+    assert authentication.api_key_authenticate(new_key.secret).api_key == new_key
 
 
 @pytest.mark.django_db
@@ -309,7 +336,7 @@ def test_key_stops_verifying_once_its_pepper_is_retired(settings):
 
     settings.API_KEY_PEPPERS = {"v2": "the-new-pepper-of-the-tests"}
 
-    assert services.api_key_authenticate(old_key.secret).error == "invalid"
+    assert authentication.api_key_authenticate(old_key.secret).error == "invalid"
 
 
 def test_a_retired_pepper_costs_the_same_hmac_as_any_refusal(settings, monkeypatch):

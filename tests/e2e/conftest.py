@@ -24,6 +24,7 @@ CHROMIUM_ARGS = [
 # Playwright's waits are short: everything here is local and should be fast.
 TIMEOUT_MS = 5_000
 
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
 
@@ -63,7 +64,7 @@ def browser():
 
 @pytest.fixture
 def demo(transactional_db):
-    """The demo data of SPEC §6 (alice, bob, carol, mallory, admin; demo, sandbox)."""
+    """The demo data of the README's "Demo log-ins" (alice, bob, carol, mallory, admin; demo, sandbox)."""
     call_command("seed_demo", force=True, stdout=StringIO())
 
 
@@ -106,7 +107,7 @@ def demo_keys(demo):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from apikeys import services
+    from apikeys import authentication, services
     from projects import catalog
     from projects.models import Project
     from tests.factories import ApiKeyFactory, expired_api_key
@@ -116,19 +117,30 @@ def demo_keys(demo):
     now = timezone.now()
     made = {
         "active": ApiKeyFactory(
-            project=project, created_by=alice, name="ci-deploy", description="Deploys main from CI.",
-            tags=["ci", "production"], permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS],
+            project=project,
+            created_by=alice,
+            name="ci-deploy",
+            description="Deploys main from CI.",
+            tags=["ci", "production"],
+            permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS],
         ),
         "expires_soon": ApiKeyFactory(
-            project=project, created_by=alice, name="nightly-report", description="Weekly usage report.",
-            tags=["reporting"], expires_at=now + timedelta(days=3),
+            project=project,
+            created_by=alice,
+            name="nightly-report",
+            description="Weekly usage report.",
+            tags=["reporting"],
+            expires_at=now + timedelta(days=3),
         ),
         "expired": expired_api_key(project=project, created_by=alice, name="old-import", tags=["migration"]),
         "revoked": ApiKeyFactory(
-            project=project, created_by=alice, name="leaked-laptop", description="Replaced after a laptop was lost.",
+            project=project,
+            created_by=alice,
+            name="leaked-laptop",
+            description="Replaced after a laptop was lost.",
             tags=["laptop"],
         ),
     }
-    services.touch_last_used(made["active"], now - timedelta(hours=2))
+    authentication.touch_last_used(made["active"], now - timedelta(hours=2))
     services.api_key_revoke(api_key=made["revoked"], revoked_by=alice)
     return made

@@ -1,4 +1,4 @@
-"""End-to-end: automated accessibility checks with axe-core (SPEC §4, "Accessible").
+"""End-to-end: automated accessibility checks with axe-core (README, "Screenshots").
 
 axe-core comes from npm (package.json; `make test` runs `npm ci` where npm
 exists) and is injected into each page with Playwright. Our pages send a strict
@@ -105,8 +105,12 @@ def test_axe_projects_and_overview(a11y_page: Page):
 def test_axe_api_keys_tab(a11y_page: Page, demo_keys):
     log_in(a11y_page, "alice")
     a11y_page.goto("/projects/demo/api-keys/")
-    for name, status in (("ci-deploy", "Active"), ("nightly-report", "Expires soon"),
-                         ("old-import", "Expired"), ("leaked-laptop", "Revoked")):
+    for name, status in (
+        ("ci-deploy", "Active"),
+        ("nightly-report", "Expires soon"),
+        ("old-import", "Expired"),
+        ("leaked-laptop", "Revoked"),
+    ):
         expect(key_row(a11y_page, name).get_by_test_id("status")).to_have_text(status)
     assert_accessible(a11y_page, "the API Keys tab")
 
@@ -146,7 +150,9 @@ def test_axe_revoke_dialog_and_page(a11y_page: Page, demo_keys):
 
 def test_axe_in_german(a11y_page: Page, live_server, demo_keys):
     log_in(a11y_page, "alice")
-    a11y_page.context.add_cookies([{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": "de", "url": live_server.url}])
+    a11y_page.context.add_cookies(
+        [{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": "de", "url": live_server.url}]
+    )
     for path in ("/projects/demo/api-keys/", "/projects/demo/api-keys/create/"):
         a11y_page.goto(path)
         assert a11y_page.evaluate("document.documentElement.lang") == "de"
@@ -246,7 +252,8 @@ def test_no_horizontal_scrolling_at_375px(browser, live_server, demo_keys, path,
                     .filter(e => e.getBoundingClientRect().right > 375.5)
                     .slice(0, 10)
                     .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-                         + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : '')
+                         + (e.className && typeof e.className === 'string'
+                            ? '.' + e.className.trim().replace(/\\s+/g, '.') : '')
                          + ' right=' + Math.round(e.getBoundingClientRect().right))"""
             )
             pytest.fail(f"{path} scrolls sideways at 375 px ({widths}); too wide: {culprits}")

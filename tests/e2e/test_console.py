@@ -1,4 +1,4 @@
-"""End-to-end: the seed document's click path in a real browser (SPEC §4, §5).
+"""End-to-end: the README's click path ("Demo log-ins", "Using a key") in a real browser.
 
 Each test drives Debian's chromium against pytest-django's live server and
 asserts what a user sees; the ORM and the JSON API check what happened.
@@ -112,7 +112,9 @@ def secret_shown(page: Page, secret: str) -> bool:
 
 def demo_key(name: str, permissions=(READ_PROJECT,)) -> ApiKey:
     alice = get_user_model().objects.get(username="alice")
-    return ApiKeyFactory(project=Project.objects.get(slug="demo"), created_by=alice, name=name, permissions=list(permissions))
+    return ApiKeyFactory(
+        project=Project.objects.get(slug="demo"), created_by=alice, name=name, permissions=list(permissions)
+    )
 
 
 # -- tests -----------------------------------------------------------------------

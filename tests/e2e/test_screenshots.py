@@ -60,7 +60,9 @@ def test_screenshots_desktop(desktop: Page):
 
     # A modal's backdrop covers the viewport only: make the viewport the whole
     # page, so the full-page picture is dimmed everywhere behind the dialog.
-    page.set_viewport_size({"width": DESKTOP["width"], "height": page.evaluate("document.documentElement.scrollHeight")})
+    page.set_viewport_size(
+        {"width": DESKTOP["width"], "height": page.evaluate("document.documentElement.scrollHeight")}
+    )
     key_row(page, "ci-deploy").get_by_role("link", name=re.compile(r"^Revoke")).click()
     expect(page.get_by_role("dialog", name="Revoke API Key")).to_be_visible()
     page.screenshot(path=str(OUT / "revoke-dialog.png"), full_page=True, animations="disabled", caret="hide")
