@@ -18,7 +18,6 @@ from apikeys import authentication
 from apikeys.errors import ApiKeyError, http_status
 from apikeys.models import ApiKey
 from config import ratelimit
-from config.http import client_ip
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -75,8 +74,7 @@ def authenticate(request: HttpRequest) -> ApiKey:
     5. "Expired" and "revoked" are told only to callers who proved the secret;
        an unknown key and a wrong secret get the same answer.
     """
-    ip = client_ip(request)
-    if retry_after := ratelimit.api_auth_refused(ip):
+    if retry_after := ratelimit.api_auth_refused(request):
         raise _too_many_failures(retry_after)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -86,7 +84,7 @@ def authenticate(request: HttpRequest) -> ApiKey:
         if result.ok:
             request.api_key = result.api_key
             return result.api_key
-    if retry_after := ratelimit.api_auth_failed(ip):
+    if retry_after := ratelimit.api_auth_failed(request):
         raise _too_many_failures(retry_after)
     if result is None:
         raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")

@@ -115,13 +115,15 @@ _api_tripped: dict[str, float] = {}
 MAX_TRIPPED_ADDRESSES = 10_000
 
 
-def api_auth_refused(ip: str | None) -> int | None:
-    """Before any lookup: the Retry-After seconds if this address is over the limit, else None.
+def api_auth_refused(request) -> int | None:
+    """Before any lookup: the Retry-After seconds if the client's address is over the limit, else None.
 
-    Asks only this process's memory, never the cache.
+    Asks only this process's memory, never the cache; while no address is
+    over the limit it does not even work out the client's address.
     """
     if not _api_tripped:
         return None
+    ip = client_ip(request)
     until = _api_tripped.get(ip or "unknown")
     if until is None:
         return None
@@ -132,12 +134,13 @@ def api_auth_refused(ip: str | None) -> int | None:
     return max(1, math.ceil(left))
 
 
-def api_auth_failed(ip: str | None) -> int | None:
+def api_auth_failed(request) -> int | None:
     """Count a failed authentication; the Retry-After seconds if that put the address over the limit.
 
     If the cache is down nothing is counted (None): the request is still
     refused with 401, and valid keys never depend on the cache.
     """
+    ip = client_ip(request)
     window = settings.API_AUTH_FAILURE_WINDOW_SECONDS
     if record(_api_failure_key(ip), window) > settings.API_AUTH_FAILURE_LIMIT:
         _remember_api_tripped(ip)
