@@ -82,7 +82,7 @@ class KeyValuesForm(forms.Form):
                 ticket=data["ticket"],
             )
         except ApiKeyError as error:
-            field = _FORM_FIELD.get(error.field, error.field) if error.field not in self.fields else error.field
+            field = error.field if error.field in self.fields else _FORM_FIELD.get(error.field)
             self.add_error(field if field in self.fields else None, error.message)
             self.refusal = error
             self.status = http_status(error) if http_status(error) >= 500 else 200

@@ -144,9 +144,7 @@ def clean_description(description) -> str:
 
 
 def clean_permissions(permissions) -> list[str]:
-    if isinstance(permissions, str) or not isinstance(permissions, (list, tuple, set, frozenset)):
-        raise ApiKeyError(gettext("Permissions must be a list of codenames."), field="permissions")
-    if not all(isinstance(p, str) for p in permissions):
+    if not isinstance(permissions, (list, tuple, set, frozenset)) or not all(isinstance(p, str) for p in permissions):
         raise ApiKeyError(gettext("Permissions must be a list of codenames."), field="permissions")
     requested = set(permissions)
     if not requested:
