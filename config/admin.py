@@ -1,13 +1,20 @@
-"""The admin site: Django's, with the console's log-in policy on its log-in page."""
+"""The admin site: Django's, with the console's log-in policy on its log-in and password pages,
+changelists that filter by their list filters only, and a 400 for values its views would use unchecked."""
+
+import re
+from functools import wraps
 
 from django.contrib import admin
 from django.contrib.admin import widgets
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponseRedirect
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.http import HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
@@ -15,6 +22,7 @@ from django.views.decorators.cache import never_cache
 
 from accounts.views import LoginView
 from config import ratelimit
+from config.inputguard import refuse
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
@@ -85,6 +93,64 @@ class ListFilterLookupsOnly:
         return parameters
 
 
+DATE_PARTS = {"year": 9998, "month": 12, "day": 31}
+
+
+def _input_problem(request, model_admin, view_name: str) -> str | None:
+    """What is wrong with the values a model admin's view uses without a form, if anything.
+
+    Each would reach a query unchecked: the keys selected for a changelist
+    action (ValueError, or OverflowError on SQLite), an add form's prefilled
+    relations (`?user=<pk>`, queried by autocomplete widgets), an empty
+    `_to_field` (FieldDoesNotExist) and the date hierarchy's year, month and
+    day (OverflowError past a C long, ValueError past year 9998). Reading
+    request.POST here is what CsrfViewMiddleware has done for the view anyway.
+    """
+    post = request.POST if request.method == "POST" else QueryDict()
+    # Present but empty, Django looks up a field named "" (FieldDoesNotExist).
+    if any(data.get(TO_FIELD_VAR) == "" for data in (request.GET, post)):
+        return "_to_field must name a field."
+    if view_name == "changelist_view":
+        pk = model_admin.model._meta.pk
+        if not all(_clean(pk, value) for value in post.getlist(ACTION_CHECKBOX_NAME)):
+            return "The selection names an object that cannot exist."
+        if hierarchy := model_admin.date_hierarchy:
+            for part, highest in DATE_PARTS.items():
+                # Django catches an impossible date, not a year past 9998 or a number past a C long.
+                values = request.GET.getlist(f"{hierarchy}__{part}")
+                if not all(re.fullmatch(r"[0-9]{1,4}", value) and 1 <= int(value) <= highest for value in values):
+                    return f"{hierarchy}__{part} must be a number from 1 to {highest}."
+    if view_name == "add_view":
+        for name, value in request.GET.items():
+            if not _valid_prefill(model_admin.model, name, value):
+                return f"The prefilled value of {name} names an object that cannot exist."
+    return None
+
+
+def _clean(model_field, value: str) -> bool:
+    """Whether `value` could be stored in the field: its type and, for integers, the database's range."""
+    try:
+        model_field.clean(value, None)
+    except ValidationError:
+        return False
+    return True
+
+
+def _valid_prefill(model, name: str, value: str) -> bool:
+    """An add form's ?<relation>=<pk>[,<pk>…] must name keys the related model can hold."""
+    try:
+        model_field = model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return True
+    if not (model_field.is_relation and model_field.concrete) or not value:
+        return True
+    if model_field.many_to_many:
+        values, target = value.split(","), model_field.remote_field.model._meta.pk
+    else:
+        values, target = [value], model_field.target_field
+    return all(_clean(target, item) for item in values)
+
+
 class ConsoleAdminSite(admin.AdminSite):
     def register(self, model_or_iterable, admin_class=None, **options):
         """Every model admin of this site, ours and Django's (users, groups), filters by its list filters only."""
@@ -94,6 +160,20 @@ class ConsoleAdminSite(admin.AdminSite):
                 admin_class.__name__, (ListFilterLookupsOnly, admin_class), {"__module__": admin_class.__module__}
             )
         super().register(model_or_iterable, admin_class, **options)
+
+    def admin_view(self, view, cacheable=False):
+        """Every admin view; a model admin's refuses values no form checks (400) before it runs."""
+        model_admin = getattr(view, "__self__", None)
+        if isinstance(model_admin, admin.ModelAdmin):
+            unchecked = view
+
+            @wraps(unchecked)
+            def view(request, *args, **kwargs):
+                if problem := _input_problem(request, model_admin, unchecked.__name__):
+                    return refuse(request, problem)
+                return unchecked(request, *args, **kwargs)
+
+        return super().admin_view(view, cacheable)
 
     @method_decorator(never_cache)
     @login_not_required
