@@ -19,6 +19,14 @@ class CatalogPermission:
     # migrations), which must stay a str. Pages show `display_label`.
     label: str
     group: str | Promise
+    # For the create form's matrix: the resource (a plural noun) and the
+    # action (create, read, update, delete) of a permission that is one cell
+    # of a service's resources × actions grid. Role-like permissions have none.
+    resource: str | Promise | None = None
+    action: str | None = None
+    # Why granting it to a key is dangerous, if it is: shown next to the
+    # checkbox, and select-all and the "everything" preset skip it.
+    danger: str | None = None
 
     @property
     def perm(self) -> str:
@@ -30,6 +38,10 @@ class CatalogPermission:
         """The label in the active language (lazy, so it is safe in class-level form choices)."""
         return gettext_lazy(self.label)
 
+    @property
+    def display_danger(self) -> Promise | None:
+        return gettext_lazy(self.danger) if self.danger else None
+
 
 # Service names are product names and stay as they are; "Project" is a word.
 PROJECT = gettext_lazy("Project")
@@ -40,36 +52,81 @@ OBSERVABILITY = "Observability"
 
 GROUPS = (PROJECT, OPENSTACK, METAKUBE, DBAAS, OBSERVABILITY)
 
+# Resources of the services, the rows of the create form's matrix.
+CLUSTERS = gettext_lazy("Clusters")
+SSH_KEYS = gettext_lazy("SSH keys")
+DATABASES = gettext_lazy("Databases")
+BACKUPS = gettext_lazy("Database backups")
+ACTIONS = ("create", "read", "update", "delete")
+
 CREATE_API_KEYS = "can_create_api_keys_in_project"
 READ_API_KEYS = "can_read_api_keys_in_project"
 READ_PROJECT = "can_read_project_in_project"
 
 CATALOG: tuple[CatalogPermission, ...] = (
     CatalogPermission(
-        "can_become_administrator_in_project", gettext_noop("Become administrator of the project"), PROJECT
+        "can_become_administrator_in_project",
+        gettext_noop("Become administrator of the project"),
+        PROJECT,
+        danger=gettext_noop("The key can make itself administrator: full control of the project."),
     ),
-    CatalogPermission("can_crud_permissions_in_project", gettext_noop("Manage members and their permissions"), PROJECT),
+    CatalogPermission("can_crud_permissions_in_project",
+        gettext_noop("Manage members and their permissions"),
+        PROJECT,
+        danger=gettext_noop("The key can add members and change what anyone may do in the project."),),
     CatalogPermission(READ_PROJECT, gettext_noop("View the project"), PROJECT),
-    CatalogPermission("can_delete_project_in_project", gettext_noop("Delete the project"), PROJECT),
+    CatalogPermission("can_delete_project_in_project",
+        gettext_noop("Delete the project"),
+        PROJECT,
+        danger=gettext_noop("The key can delete the project and everything in it."),),
     CatalogPermission(
-        CREATE_API_KEYS, gettext_noop("API Key Creation Permission: view, create and revoke API keys"), PROJECT
+        CREATE_API_KEYS,
+        gettext_noop("API Key Creation Permission: view, create and revoke API keys"),
+        PROJECT,
+        danger=gettext_noop("The key can create further keys with its own permissions, and revoke this project's keys."),
     ),
     CatalogPermission(READ_API_KEYS, gettext_noop("View API keys (read-only)"), PROJECT),
     CatalogPermission("can_become_viewer_in_openstack", gettext_noop("OpenStack viewer"), OPENSTACK),
     CatalogPermission("can_become_editor_in_openstack", gettext_noop("OpenStack editor"), OPENSTACK),
-    CatalogPermission("can_create_clusters_in_metakube", gettext_noop("Create clusters"), METAKUBE),
-    CatalogPermission("can_read_clusters_in_metakube", gettext_noop("View clusters"), METAKUBE),
-    CatalogPermission("can_update_clusters_in_metakube", gettext_noop("Update clusters"), METAKUBE),
-    CatalogPermission("can_delete_clusters_in_metakube", gettext_noop("Delete clusters"), METAKUBE),
-    CatalogPermission("can_create_ssh_keys_in_metakube", gettext_noop("Create SSH keys"), METAKUBE),
-    CatalogPermission("can_read_ssh_keys_in_metakube", gettext_noop("View SSH keys"), METAKUBE),
-    CatalogPermission("can_update_ssh_keys_in_metakube", gettext_noop("Update SSH keys"), METAKUBE),
-    CatalogPermission("can_delete_ssh_keys_in_metakube", gettext_noop("Delete SSH keys"), METAKUBE),
-    CatalogPermission("can_create_databases_in_dbaas", gettext_noop("Create databases"), DBAAS),
-    CatalogPermission("can_read_databases_in_dbaas", gettext_noop("View databases"), DBAAS),
-    CatalogPermission("can_update_databases_in_dbaas", gettext_noop("Update databases"), DBAAS),
-    CatalogPermission("can_delete_databases_in_dbaas", gettext_noop("Delete databases"), DBAAS),
-    CatalogPermission("can_read_backups_from_databases_in_dbaas", gettext_noop("View database backups"), DBAAS),
+    CatalogPermission(
+        "can_create_clusters_in_metakube", gettext_noop("Create clusters"), METAKUBE, CLUSTERS, "create"
+    ),
+    CatalogPermission(
+        "can_read_clusters_in_metakube", gettext_noop("View clusters"), METAKUBE, CLUSTERS, "read"
+    ),
+    CatalogPermission(
+        "can_update_clusters_in_metakube", gettext_noop("Update clusters"), METAKUBE, CLUSTERS, "update"
+    ),
+    CatalogPermission(
+        "can_delete_clusters_in_metakube", gettext_noop("Delete clusters"), METAKUBE, CLUSTERS, "delete"
+    ),
+    CatalogPermission(
+        "can_create_ssh_keys_in_metakube", gettext_noop("Create SSH keys"), METAKUBE, SSH_KEYS, "create"
+    ),
+    CatalogPermission(
+        "can_read_ssh_keys_in_metakube", gettext_noop("View SSH keys"), METAKUBE, SSH_KEYS, "read"
+    ),
+    CatalogPermission(
+        "can_update_ssh_keys_in_metakube", gettext_noop("Update SSH keys"), METAKUBE, SSH_KEYS, "update"
+    ),
+    CatalogPermission(
+        "can_delete_ssh_keys_in_metakube", gettext_noop("Delete SSH keys"), METAKUBE, SSH_KEYS, "delete"
+    ),
+    CatalogPermission(
+        "can_create_databases_in_dbaas", gettext_noop("Create databases"), DBAAS, DATABASES, "create"
+    ),
+    CatalogPermission(
+        "can_read_databases_in_dbaas", gettext_noop("View databases"), DBAAS, DATABASES, "read"
+    ),
+    CatalogPermission(
+        "can_update_databases_in_dbaas", gettext_noop("Update databases"), DBAAS, DATABASES, "update"
+    ),
+    CatalogPermission(
+        "can_delete_databases_in_dbaas", gettext_noop("Delete databases"), DBAAS, DATABASES, "delete"
+    ),
+    CatalogPermission(
+        "can_read_backups_from_databases_in_dbaas", gettext_noop("View database backups"), DBAAS, BACKUPS, "read"
+    ),
     CatalogPermission("can_become_reader_in_observability", gettext_noop("Observability reader"), OBSERVABILITY),
     CatalogPermission("can_become_editor_in_observability", gettext_noop("Observability editor"), OBSERVABILITY),
     CatalogPermission("can_become_admin_in_observability", gettext_noop("Observability admin"), OBSERVABILITY),
@@ -125,3 +182,7 @@ def grouped(codenames) -> list[tuple[str, list[CatalogPermission]]]:
 def label(codename: str) -> str:
     entry = BY_CODENAME.get(codename)
     return entry.label if entry else codename
+
+
+# Permissions a key should get only on purpose (see CatalogPermission.danger).
+DANGEROUS: frozenset[str] = frozenset(p.codename for p in CATALOG if p.danger)

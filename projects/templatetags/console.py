@@ -1,0 +1,46 @@
+"""The console's one date style, and relative times that read like speech.
+
+Every page shows an instant as `when` ("Tue, 24 Feb 2027, 23:59 UTC", in the
+active language and the site's time zone) and, where it helps, `relative`
+beside it ("just now", "3 hours ago", "in 6 days").
+"""
+
+from datetime import datetime, timedelta
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.timesince import timesince, timeuntil
+from django.utils.translation import gettext, pgettext
+
+register = template.Library()
+
+JUST_NOW = timedelta(minutes=1)
+
+
+def when_format() -> str:
+    # Translators: a date format of Django's `date` filter
+    # (https://docs.djangoproject.com/en/5.2/ref/templates/builtins/#date).
+    # D: weekday, j: day, M: month, Y: year, H:i: time, T: time zone.
+    return pgettext("date format", "D, j M Y, H:i T")
+
+
+@register.filter
+def when(value: datetime | None) -> str:
+    """An instant in the console's one absolute style."""
+    if value is None:
+        return ""
+    return date_format(timezone.localtime(value), when_format())
+
+
+@register.filter
+def relative(value: datetime | None, now: datetime | None = None) -> str:
+    """An instant relative to now, to the largest unit: "just now", "3 hours ago", "in 6 days"."""
+    if value is None:
+        return ""
+    now = now or timezone.now()
+    if abs(value - now) < JUST_NOW:
+        return gettext("just now")
+    if value < now:
+        return gettext("%(time)s ago") % {"time": timesince(value, now, depth=1)}
+    return gettext("in %(time)s") % {"time": timeuntil(value, now, depth=1)}
