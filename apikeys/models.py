@@ -61,6 +61,10 @@ class ApiKeyQuerySet(models.QuerySet):
     def active(self, now=None):
         return self.filter(revoked_at__isnull=True).exclude(_expired(now or timezone.now()))
 
+    def inactive(self, now=None):
+        """Revoked or expired: what the key list hides by default."""
+        return self.filter(Q(revoked_at__isnull=False) | _expired(now or timezone.now()))
+
     def with_status(self, status: str, now=None):
         now = now or timezone.now()
         if status == Status.ACTIVE:
@@ -185,6 +189,24 @@ class ApiKey(models.Model):
 
     def permission_groups(self):
         return catalog.grouped(self.permissions)
+
+    @property
+    def permission_summary(self) -> str:
+        return catalog.summary(self.permissions)
+
+    def compact_permissions(self):
+        return catalog.compact(self.permissions)
+
+    def active_descendants(self, now=None) -> list["ApiKey"]:
+        """The keys this key created over the API, every generation, that still work:
+        what revoking it revokes too (services.api_key_revoke)."""
+        now = now or timezone.now()
+        found, parents = [], [self.pk]
+        while parents:
+            children = list(ApiKey.objects.filter(created_by_key_id__in=parents).active(now).order_by("name"))
+            found += children
+            parents = [child.pk for child in children]
+        return found
 
 
 class AuditEvent(models.Model):

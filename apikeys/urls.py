@@ -13,5 +13,6 @@ urlpatterns = [
     path("create/", views.key_create, name="create"),
     # Keys are addressed by their public id, never the database pk; anything
     # not shaped like one is a 404 before the view.
+    path("<public_id:public_id>/", views.key_detail, name="detail"),
     path("<public_id:public_id>/revoke/", views.key_revoke, name="revoke"),
 ]

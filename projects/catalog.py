@@ -9,7 +9,7 @@ provider's real names; keep them exactly.
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
-from django.utils.translation import gettext_lazy, gettext_noop
+from django.utils.translation import gettext, gettext_lazy, gettext_noop, ngettext, pgettext_lazy
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,9 @@ CATALOG: tuple[CatalogPermission, ...] = (
         CREATE_API_KEYS,
         gettext_noop("API Key Creation Permission: view, create and revoke API keys"),
         PROJECT,
-        danger=gettext_noop("The key can create further keys with its own permissions, and revoke this project's keys."),
+        danger=gettext_noop(
+            "The key can create further keys with its own permissions, and revoke this project's keys."
+        ),
     ),
     CatalogPermission(READ_API_KEYS, gettext_noop("View API keys (read-only)"), PROJECT),
     CatalogPermission("can_become_viewer_in_openstack", gettext_noop("OpenStack viewer"), OPENSTACK),
@@ -186,3 +188,59 @@ def label(codename: str) -> str:
 
 # Permissions a key should get only on purpose (see CatalogPermission.danger).
 DANGEROUS: frozenset[str] = frozenset(p.codename for p in CATALOG if p.danger)
+
+
+# How the key table names an action on a resource, after the resource's name.
+ACTION_NAMES = {
+    "create": pgettext_lazy("permission action", "create"),
+    "read": pgettext_lazy("permission action", "view"),
+    "update": pgettext_lazy("permission action", "update"),
+    "delete": pgettext_lazy("permission action", "delete"),
+}
+
+
+@dataclass(frozen=True)
+class CompactLabel:
+    text: str
+    danger: str | None = None
+
+
+def compact(codenames) -> list[CompactLabel]:
+    """The permissions as short labels, in catalog order: a resource's actions
+    share one label ("Clusters: create, view"; "SSH keys: all"), the others
+    keep their own. Dangerous ones carry their reason."""
+    wanted = set(codenames)
+    labels: list[CompactLabel] = []
+    resources: dict[int, list[CatalogPermission]] = {}
+    for entry in CATALOG:
+        if entry.resource is not None:
+            resources.setdefault(id(entry.resource), []).append(entry)
+    done: set[int] = set()
+    for entry in CATALOG:
+        if entry.codename not in wanted:
+            continue
+        if entry.resource is None:
+            labels.append(CompactLabel(str(entry.display_label), str(entry.display_danger or "") or None))
+            continue
+        if id(entry.resource) in done:
+            continue
+        done.add(id(entry.resource))
+        cells = resources[id(entry.resource)]
+        held = [cell for cell in cells if cell.codename in wanted]
+        if len(held) == len(cells) and len(cells) > 1:
+            actions = gettext("all")
+        else:
+            actions = ", ".join(str(ACTION_NAMES[cell.action]) for cell in held)
+        labels.append(CompactLabel(f"{entry.resource}: {actions}"))
+    return labels
+
+
+def summary(codenames) -> str:
+    """ "8 permissions · read-only · 2 dangerous" """
+    codes = set(codenames)
+    parts = [ngettext("%(count)s permission", "%(count)s permissions", len(codes)) % {"count": len(codes)}]
+    if codes and codes <= READ_ONLY:
+        parts.append(gettext("read-only"))
+    if dangerous := len(codes & DANGEROUS):
+        parts.append(ngettext("%(count)s dangerous", "%(count)s dangerous", dangerous) % {"count": dangerous})
+    return " · ".join(parts)

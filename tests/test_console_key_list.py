@@ -6,7 +6,6 @@ from urllib.parse import urlencode
 
 import pytest
 from django.db import connection
-from django.template.defaultfilters import date as date_filter
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +13,7 @@ from django.utils import timezone
 from apikeys import authentication, services
 from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from projects import catalog
+from projects.templatetags.console import when
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, expired_api_key
 from tests.htmltree import parse
 
@@ -39,7 +39,11 @@ def revoke_url(project, key) -> str:
 
 
 def entries(response) -> list:
-    return parse(response).find_all("li", class_="key-entry")
+    return parse(response).find_all("tr", class_="key-entry")
+
+
+def name_of(row) -> str:
+    return row.find("a", class_="key-name").text()
 
 
 def entry(response, key):
@@ -49,12 +53,11 @@ def entry(response, key):
 
 
 def facts(row) -> dict[str, str]:
-    """The entry's facts, by label: {"Key": "cpk_…abcd", "Last used": "never", ...}."""
-    found = {}
-    for pair in row.find("dl", class_="key-facts").find_all("div"):
-        dt, dd = pair.find("dt"), pair.find("dd")
-        if dt is not None and dd is not None:
-            found[dt.text()] = dd.text()
+    """The row's cells by column: {"Key": "cpk_…abcd", "Last used": "never", ...};
+    "Description" is the line under the name."""
+    found = {cell.attrs["data-label"]: cell.text() for cell in row.find_all("td") if cell.has("data-label")}
+    description = row.find("p", class_="key-description")
+    found["Description"] = description.text() if description is not None else ""
     return found
 
 
@@ -65,15 +68,15 @@ def badge(row) -> str:
 # -- who may do what ------------------------------------------------------------------
 
 KINDS = ["anonymous", "outsider", "viewer", "no_key_rights", "member", "admin", "superuser"]
-ACTIONS = ["list", "create_get", "create_post", "revoke_get", "revoke_post"]
+ACTIONS = ["list", "detail", "create_get", "create_post", "revoke_get", "revoke_post"]
 
 # Non-members never learn the project exists; members without rights get 403.
 EXPECTED = {
     "outsider": dict.fromkeys(ACTIONS, 404),
-    "viewer": {"list": 200, "create_get": 403, "create_post": 403, "revoke_get": 403, "revoke_post": 403},
+    "viewer": {"list": 200, "detail": 200} | dict.fromkeys(ACTIONS[2:], 403),
     "no_key_rights": dict.fromkeys(ACTIONS, 403),
 }
-MANAGER_STATUS = {"list": 200, "create_get": 200, "create_post": 201, "revoke_get": 200}
+MANAGER_STATUS = {"list": 200, "detail": 200, "create_get": 200, "create_post": 201, "revoke_get": 200}
 
 
 @pytest.fixture
@@ -95,6 +98,8 @@ def perform(client, action: str, htmx: bool, project, key, user):
         if htmx:
             headers["HX-Target"] = "key-list"
         return client.get(list_url(project), headers=headers)
+    if action == "detail":
+        return client.get(reverse("apikeys:detail", args=[project.slug, key.public_id]), headers=headers)
     if action == "create_get":
         return client.get(create_url(project), headers=headers)
     if action == "create_post":
@@ -172,7 +177,7 @@ def test_viewer_sees_the_list_read_only(client, project, viewer_user):
     assert response.status_code == 200
     page = parse(response)
     row = entry(response, key)
-    assert row.find("h3").text() == "ci"
+    assert name_of(row) == "ci"
     links = [a.attrs.get("href", "") for a in page.find_all("a")]
     assert not any(href.startswith(create_url(project)) for href in links)
     assert revoke_url(project, key) not in response.content.decode()
@@ -226,22 +231,32 @@ def test_entry_shows_the_facts_of_the_key(client, project, admin_user, member_us
 
     row = entry(response, key)
     shown = facts(row)
-    assert row.find("h3").text() == "deploy bot"
+    assert name_of(row) == "deploy bot"
     assert shown["Description"] == "Deploys from CI"
     assert [tag.text() for tag in row.find_all("span", class_="tag")] == ["ci", "production"]
-    assert [perm.text() for perm in row.find_all("span", class_="perm")] == [
-        catalog.READ_PROJECT,
-        "can_read_clusters_in_metakube",
-    ]
-    assert "MetaKube:" in shown["Permissions"]
+    # Labels, not codenames; a resource's actions share one label.
+    assert [perm.text() for perm in row.find_all("span", class_="perm")] == ["View the project", "Clusters: view"]
+    assert shown["Permissions"].startswith("2 permissions · read-only")
     assert shown["Key"] == key.masked
     assert key.secret not in response.content.decode()
-    assert shown["ID"] == key.public_id
-    assert shown["Expires"] == date_filter(key.expires_at, "DATE_FORMAT")
+    # Relative and absolute, in the one date style.
+    assert shown["Expires"] == f"in 2 months {when(key.expires_at)}"
     expires = [t for t in row.find_all("time") if t.attrs["datetime"] == key.expires_at.isoformat()]
     assert expires
-    assert shown["Created"].endswith(f"by {member_user.username}")
+    assert shown["Created"] == f"just now by {member_user.username}"
     assert shown["Last used"] == "never"
+
+
+def test_dangerous_permissions_are_flagged_in_the_summary(client, project, admin_user):
+    key = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT, "can_delete_project_in_project"])
+    client.force_login(admin_user)
+
+    row = entry(client.get(list_url(project)), key)
+
+    assert facts(row)["Permissions"].startswith("2 permissions · 1 dangerous")
+    danger = row.find_all("span", class_="perm-danger")
+    assert [perm.text() for perm in danger] == ["Delete the project"]
+    assert "delete the project" in danger[0].attrs["title"]
 
 
 def test_last_used_shows_once_the_key_was_used(client, project, admin_user):
@@ -251,8 +266,7 @@ def test_last_used_shows_once_the_key_was_used(client, project, admin_user):
 
     shown = facts(entry(client.get(list_url(project)), key))
 
-    assert shown["Last used"] != "never"
-    assert shown["Last used"].endswith("ago")
+    assert shown["Last used"] == "just now"
 
 
 def test_key_without_expiry_shows_never(client, project, admin_user):
@@ -275,7 +289,9 @@ def test_key_created_by_a_key_names_it(client, project, admin_user):
     ).api_key
     client.force_login(admin_user)
 
-    assert "API key automation" in facts(entry(client.get(list_url(project)), child))["Created"]
+    row = entry(client.get(list_url(project)), child)
+    assert facts(row)["Created"].endswith("by key automation")
+    assert row.find("a", href=reverse("apikeys:detail", args=[project.slug, parent.public_id])) is not None
 
 
 def test_status_badges(client, project, admin_user):
@@ -289,7 +305,7 @@ def test_status_badges(client, project, admin_user):
     services.api_key_revoke(api_key=revoked, revoked_by=admin_user)
     client.force_login(admin_user)
 
-    response = client.get(list_url(project))
+    response = client.get(list_url(project, status="all"))
 
     assert badge(entry(response, active)) == "Active"
     assert badge(entry(response, unlimited)) == "Active"
@@ -297,7 +313,7 @@ def test_status_badges(client, project, admin_user):
     assert badge(entry(response, very_soon)) == "Expires soon"
     assert badge(entry(response, expired)) == "Expired"
     assert badge(entry(response, revoked)) == "Revoked"
-    assert "Revoked" in facts(entry(response, revoked))
+    assert facts(entry(response, revoked))["Status"] == f"Revoked just now by {admin_user.username}"
     # No revoke control on a revoked key.
     assert entry(response, revoked).find("a", href=revoke_url(project, revoked)) is None
 
@@ -315,10 +331,10 @@ def test_list_is_paginated_by_25(client, project, admin_user):
     assert "Page 1 of 2" in parse(first).find("nav", class_="pagination").text()
     next_link = [a for a in parse(first).find_all("a") if a.text() == "Next"]
     assert next_link and next_link[0].attrs["href"] == "?page=2"
-    names = {row.find("h3").text() for row in entries(first) + entries(second)}
+    names = {name_of(row) for row in entries(first) + entries(second)}
     assert names == {f"key {n:02}" for n in range(30)}
     # Newest first.
-    assert entries(first)[0].find("h3").text() == "key 29"
+    assert name_of(entries(first)[0]) == "key 29"
 
 
 def test_pagination_keeps_the_filters(client, project, admin_user):
@@ -342,7 +358,7 @@ def test_out_of_range_page_shows_the_last_page(client, project, admin_user):
     garbage = client.get(list_url(project, page="abc"))
 
     assert beyond.status_code == garbage.status_code == 200
-    assert [row.find("h3").text() for row in entries(beyond)] == ["k0"]
+    assert [name_of(row) for row in entries(beyond)] == ["k0"]
     assert len(entries(garbage)) == 25
 
 
@@ -366,11 +382,13 @@ def assorted_keys(project, admin_user):
         ({"status": "expired"}, {"expired"}),
         ({"status": "expires_soon"}, {"soon"}),
         ({"status": "active"}, {"alpha", "beta", "soon"}),
-        ({}, {"alpha", "beta", "gamma", "soon", "expired"}),
+        ({}, {"alpha", "beta", "soon"}),  # revoked and expired keys are hidden by default
+        ({"status": "all"}, {"alpha", "beta", "gamma", "soon", "expired"}),
         ({"q": "alp"}, {"alpha"}),
         ({"q": "BETA"}, {"beta"}),
         ({"q": "production"}, {"beta"}),
-        ({"q": "ci"}, {"alpha", "gamma"}),
+        ({"q": "ci"}, {"alpha", "gamma"}),  # a search shows every status
+        ({"q": "exp"}, {"expired"}),
         ({"q": "ci", "status": "active"}, {"alpha"}),
         ({"q": "nothing-like-this"}, set()),
         ({"q": "["}, set()),  # JSON punctuation of the stored tags matches nothing
@@ -384,9 +402,32 @@ def test_filter_by_status_and_search_by_name_or_tag(client, project, admin_user,
     response = client.get(list_url(project, **query))
 
     assert response.status_code == 200
-    assert {row.find("h3").text() for row in entries(response)} == expected
+    assert {name_of(row) for row in entries(response)} == expected
     if not expected:
         assert "No keys match" in response.content.decode()
+
+
+def test_default_view_says_how_many_keys_it_hides_and_links_to_them(client, project, admin_user, assorted_keys):
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    hidden = [a for a in parse(response).find_all("a") if "hidden" in a.text()]
+    assert [a.text() for a in hidden] == ["2 revoked or expired keys hidden"]
+    shown = client.get(list_url(project) + hidden[0].attrs["href"])
+    assert {name_of(row) for row in entries(shown)} == {"alpha", "beta", "gamma", "soon", "expired"}
+    assert "hidden" not in parse(shown).find("div", class_="list-meta").text()
+
+
+def test_only_revoked_and_expired_keys_shows_a_way_to_them(client, project, admin_user):
+    expired_api_key(project=project, name="gone")
+    client.force_login(admin_user)
+
+    response = client.get(list_url(project))
+
+    assert entries(response) == []
+    assert "1 revoked or expired key is hidden." in parse(response).find("div", class_="empty-state").text()
+    assert parse(response).find("a", href="?status=all") is not None
 
 
 def test_htmx_filter_returns_the_filtered_fragment(client, project, admin_user, assorted_keys):
@@ -395,7 +436,7 @@ def test_htmx_filter_returns_the_filtered_fragment(client, project, admin_user, 
     response = client.get(list_url(project, status="revoked"), headers={**HTMX, "HX-Target": "key-list"})
 
     assert "<html" not in response.content.decode()
-    assert {row.find("h3").text() for row in entries(response)} == {"gamma"}
+    assert {name_of(row) for row in entries(response)} == {"gamma"}
 
 
 def test_unknown_status_filter_is_ignored(client, project, admin_user, assorted_keys):
@@ -404,7 +445,7 @@ def test_unknown_status_filter_is_ignored(client, project, admin_user, assorted_
     response = client.get(list_url(project, status="bogus"))
 
     assert response.status_code == 200
-    assert len(entries(response)) == 5
+    assert {name_of(row) for row in entries(response)} == {"alpha", "beta", "soon"}
 
 
 def test_unknown_status_does_not_drop_the_search(client, project, admin_user, assorted_keys):
@@ -412,7 +453,7 @@ def test_unknown_status_does_not_drop_the_search(client, project, admin_user, as
 
     response = client.get(list_url(project, status="bogus", q="alp"))
 
-    assert {row.find("h3").text() for row in entries(response)} == {"alpha"}
+    assert {name_of(row) for row in entries(response)} == {"alpha"}
 
 
 def test_overlong_search_is_cut_not_ignored(client, project, admin_user, assorted_keys):
@@ -420,7 +461,7 @@ def test_overlong_search_is_cut_not_ignored(client, project, admin_user, assorte
 
     response = client.get(list_url(project, q="beta" + " " * 200, status="active"))
 
-    assert {row.find("h3").text() for row in entries(response)} == {"beta"}
+    assert {name_of(row) for row in entries(response)} == {"beta"}
 
 
 def test_keys_of_other_projects_are_not_listed(client, project, other_project, admin_user):
@@ -430,7 +471,7 @@ def test_keys_of_other_projects_are_not_listed(client, project, other_project, a
 
     response = client.get(list_url(project))
 
-    assert [row.find("h3").text() for row in entries(response)] == ["mine"]
+    assert [name_of(row) for row in entries(response)] == ["mine"]
     assert entry(response, mine)
 
 
@@ -458,7 +499,7 @@ def test_hostile_name_and_description_are_escaped_in_the_list(client, project, a
     assert_no_injected_markup(response)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in response.content.decode()
     row = entry(response, key)
-    assert row.find("h3").text() == SCRIPT
+    assert name_of(row) == SCRIPT
     assert facts(row)["Description"] == IMG
     assert [tag.text() for tag in row.find_all("span", class_="tag")] == ["a=b", "x/y:z"]
 
@@ -535,20 +576,22 @@ def make_keys(project, count, users, parent):
             assert authentication.api_key_authenticate(secret).ok
 
 
-def test_list_query_count_does_not_grow_with_the_number_of_keys(client, project, admin_user, member_user):
+@pytest.mark.parametrize("status", ["", "all"], ids=["default view", "every status"])
+def test_list_query_count_does_not_grow_with_the_number_of_keys(client, project, admin_user, member_user, status):
     users = [admin_user, member_user]
     parent = ApiKeyFactory(project=project, name="parent", permissions=[catalog.CREATE_API_KEYS, catalog.READ_PROJECT])
     make_keys(project, 4, users, parent)
     client.force_login(admin_user)
-    client.get(list_url(project))  # warm up: session, content types
+    url = list_url(project, status=status) if status else list_url(project)
+    client.get(url)  # warm up: session, content types
 
     with CaptureQueriesContext(connection) as few:
-        small = client.get(list_url(project))
+        small = client.get(url)
     make_keys(project, 45, users, parent)
     with CaptureQueriesContext(connection) as many:
-        large = client.get(list_url(project))
+        large = client.get(url)
 
-    assert len(entries(small)) == 5
+    assert 1 < len(entries(small)) < 25
     assert len(entries(large)) == 25
     assert len(many.captured_queries) == len(few.captured_queries), [q["sql"] for q in many.captured_queries]
 
@@ -653,7 +696,7 @@ def test_entry_links_to_a_prefilled_create_form(client, project, admin_user):
 
     link = entry(client.get(list_url(project)), source).find("a", href=f"{create_url(project)}?from={source.public_id}")
     assert link is not None
-    assert link.text() == "Create a new key with these permissions"
+    assert "Create a new key with these permissions" in link.text()
     response = client.get(link.attrs["href"])
 
     assert response.status_code == 200

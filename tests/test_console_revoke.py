@@ -56,7 +56,7 @@ def test_get_without_htmx_is_a_full_confirmation_page(logged_in, project, key):
     assert "deploy" in page.text()
     assert key.masked in page.text()
     cancel = [a for a in page.find_all("a") if a.text() == "Cancel"]
-    assert cancel and cancel[0].attrs["href"] == list_url(project)
+    assert cancel and cancel[0].attrs["href"] == reverse("apikeys:detail", args=[project.slug, key.public_id])
     assert ApiKey.objects.get(pk=key.pk).revoked_at is None
 
 
@@ -86,13 +86,13 @@ def test_post_without_htmx_revokes_and_redirects_with_a_message(logged_in, proje
     response = logged_in.post(revoke_url(project, key))
 
     assert response.status_code == 302
-    assert response["Location"] == list_url(project)
+    assert response["Location"] == list_url(project) + "?status=all"
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     assert messages == ["API key “deploy” was revoked."]
     key.refresh_from_db()
     assert key.revoked_at is not None
     assert key.revoked_by == admin_user
-    listed = logged_in.get(list_url(project))
+    listed = logged_in.get(response["Location"])
     row = parse(listed).by_id(f"key-{key.public_id}")
     assert row.find("span", data_testid="status").text() == "Revoked"
     assert "API key “deploy” was revoked." in parse(listed).by_id("messages").text()
@@ -105,7 +105,7 @@ def test_post_with_htmx_returns_the_updated_entry_and_an_event(logged_in, projec
     assert "<html" not in response.content.decode()
     page = parse(response)
     row = page.by_id(f"key-{key.public_id}")
-    assert row is not None and row.tag == "li"
+    assert row is not None and row.tag == "tr"
     assert row.find("span", data_testid="status").text() == "Revoked"
     assert row.find("a", href=revoke_url(project, key)) is None
     assert page.find(role="status").text() == "API key “deploy” was revoked."

@@ -3,6 +3,25 @@
 (function () {
   "use strict";
 
+  // Controls that only browsers without JavaScript need ([data-no-js-only]:
+  // the Filter and language buttons) are hidden by the stylesheet from here on.
+  document.documentElement.classList.add("js");
+
+  // -- The language switcher applies on change --
+  document.addEventListener("change", function (event) {
+    if (event.target.id === "language-select") event.target.form.submit();
+  });
+
+  // -- While the key list loads (live filtering), say so --
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    const target = event.detail.target;
+    if (target && target.id === "key-list") target.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    const target = event.detail.target;
+    if (target && target.id === "key-list") target.removeAttribute("aria-busy");
+  });
+
   // -- The revoke confirmation <dialog>, loaded by htmx into #dialog-slot --
   let lastOpener = null;
 
@@ -28,13 +47,8 @@
         opener.focus();
       } else if (dialog.dataset.opener) {
         const row = document.getElementById(dialog.dataset.opener);
-        if (row) {
-          const heading = row.querySelector(".key-name");
-          if (heading) {
-            heading.setAttribute("tabindex", "-1");
-            heading.focus();
-          }
-        }
+        const name = row && row.querySelector(".key-name");
+        if (name) focusable(name).focus();
       }
       lastOpener = null;
     });
@@ -78,12 +92,14 @@
       status.remove();
       messages.replaceChildren(message);
     }
-    const heading = row.querySelector(".key-name");
-    if (heading) {
-      heading.setAttribute("tabindex", "-1");
-      heading.focus();
-    }
+    const name = row.querySelector(".key-name");
+    if (name) focusable(name).focus();
   });
+
+  function focusable(element) {
+    if (element.tabIndex < 0 && !element.hasAttribute("tabindex")) element.setAttribute("tabindex", "-1");
+    return element;
+  }
 
   // -- Copy buttons on the view-once page --
   document.addEventListener("click", function (event) {

@@ -7,8 +7,10 @@ where a missing browser is a failure: CI must not go green by skipping.
 
 import os
 from io import StringIO
+from pathlib import Path
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import call_command
 
 CHROMIUM = "/usr/bin/chromium"
@@ -144,3 +146,22 @@ def demo_keys(demo):
     authentication.touch_last_used(made["active"], now - timedelta(hours=2))
     services.api_key_revoke(api_key=made["revoked"], revoked_by=alice)
     return made
+
+
+AXE = Path(django_settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> Path:
+    """axe-core from npm (package.json; `make test` runs `npm ci` where npm exists)."""
+    if not AXE.is_file():
+        _unavailable(f"{AXE} not found: run `npm ci` (or `make test` with npm installed) for the accessibility tests")
+    return AXE
+
+
+@pytest.fixture
+def a11y_page(browser, live_server, demo, axe_script):
+    """A page whose context ignores our CSP, so axe-core can be injected."""
+    context = _new_context(browser, live_server, bypass_csp=True)
+    yield context.new_page()
+    context.close()

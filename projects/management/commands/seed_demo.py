@@ -1,8 +1,15 @@
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils import timezone
 
+from apikeys import schema, services, tokens
+from apikeys.errors import ApiKeyError
+from apikeys.models import ApiKey, AuditEvent
 from projects import catalog
 from projects.models import Membership, Project
 from projects.roles import default_role
@@ -20,8 +27,135 @@ USERS = {
 }
 
 
+@dataclass(frozen=True)
+class DemoKey:
+    project: str
+    name: str
+    description: str
+    tags: tuple[str, ...]
+    permissions: tuple[str, ...]  # a subset of what the creator holds in the project
+    created_by: str  # a username; ignored when `parent` is set
+    expires_in: timedelta | None  # from now; negative: the key is already expired
+    parent: str | None = None  # the name of the key (same project) that creates this one
+    revoked: bool = False  # revoked by its creator right after creation
+
+
+READ_PROJECT, CREATE_KEYS, READ_KEYS = catalog.READ_PROJECT, catalog.CREATE_API_KEYS, catalog.READ_API_KEYS
+DAY = timedelta(days=1)
+# How long before it expired the expired key was created.
+EXPIRED_KEY_LIFETIME = 90 * DAY
+
+# One key in every status. Names differ from those the e2e tests create
+# (ci-deploy, nightly-report, old-import, leaked-laptop, ...): they find rows by name.
+DEMO_KEYS = (
+    DemoKey(
+        "demo",
+        "legacy-billing-export",
+        "Exported usage to the old billing system until it was shut down.",
+        ("billing", "legacy"),
+        (READ_PROJECT, "can_read_databases_in_dbaas"),
+        created_by="alice",
+        expires_in=-12 * DAY,
+    ),
+    DemoKey(
+        "demo",
+        "staging-smoke-tests",
+        "Smoke tests against staging. Revoked after it was pasted into a public chat.",
+        ("staging", "ci"),
+        (READ_PROJECT, "can_read_clusters_in_metakube"),
+        created_by="alice",
+        expires_in=60 * DAY,
+        revoked=True,
+    ),
+    DemoKey(
+        "demo",
+        "backup-verification",
+        "Checks last night's database backups every morning. Replace it before it expires.",
+        ("dbaas", "backups"),
+        (READ_PROJECT, "can_read_databases_in_dbaas", "can_read_backups_from_databases_in_dbaas"),
+        created_by="carol",
+        expires_in=5 * DAY,
+    ),
+    DemoKey(
+        "demo",
+        "grafana-monitoring",
+        "Read-only access for the Grafana dashboards and alerts.",
+        ("monitoring", "read-only"),
+        (
+            READ_PROJECT,
+            "can_read_clusters_in_metakube",
+            "can_read_databases_in_dbaas",
+            "can_become_reader_in_observability",
+        ),
+        created_by="alice",
+        expires_in=None,
+    ),
+    DemoKey(
+        "demo",
+        "terraform-automation",
+        "The Terraform pipeline. It creates short-lived keys for its runners.",
+        ("terraform", "automation"),
+        (
+            READ_PROJECT,
+            CREATE_KEYS,
+            READ_KEYS,
+            "can_create_clusters_in_metakube",
+            "can_read_clusters_in_metakube",
+            "can_update_clusters_in_metakube",
+            "can_delete_clusters_in_metakube",
+            "can_create_databases_in_dbaas",
+            "can_read_databases_in_dbaas",
+        ),
+        created_by="alice",
+        expires_in=90 * DAY,
+    ),
+    DemoKey(
+        "demo",
+        "terraform-staging-runner",
+        "Created by the terraform-automation key for the staging runner.",
+        ("terraform", "staging"),
+        (READ_PROJECT, "can_create_clusters_in_metakube", "can_read_clusters_in_metakube"),
+        created_by="alice",
+        parent="terraform-automation",
+        expires_in=30 * DAY,
+    ),
+    DemoKey(
+        "demo",
+        "github-actions-deploy",
+        "Deploys the main branch to production from GitHub Actions.",
+        ("ci", "production"),
+        (
+            READ_PROJECT,
+            "can_read_clusters_in_metakube",
+            "can_update_clusters_in_metakube",
+            "can_read_ssh_keys_in_metakube",
+            "can_become_editor_in_openstack",
+        ),
+        created_by="alice",
+        expires_in=180 * DAY,
+    ),
+    DemoKey(
+        "sandbox",
+        "load-test-runner",
+        "Creates throwaway databases for load tests.",
+        ("experiment", "dbaas"),
+        (
+            READ_PROJECT,
+            "can_create_databases_in_dbaas",
+            "can_read_databases_in_dbaas",
+            "can_delete_databases_in_dbaas",
+        ),
+        created_by="bob",
+        expires_in=30 * DAY,
+    ),
+)
+
+
 class Command(BaseCommand):
-    help = "Create the demo roles, projects and users (password: <username>-password). Idempotent."
+    help = (
+        "Create the demo roles, projects, users (password: <username>-password) and API keys. Idempotent: "
+        "a demo key is created only if no key of its name exists in its project."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -46,8 +180,9 @@ class Command(BaseCommand):
             )
 
         User = get_user_model()
+        users = {}
         for username, memberships in USERS.items():
-            user = self._user(User, username, superuser=False)
+            user = users[username] = self._user(User, username, superuser=False)
             Membership.objects.filter(user=user).exclude(project__slug__in=memberships).delete()
             for slug, role_name in memberships.items():
                 Membership.objects.update_or_create(
@@ -59,6 +194,7 @@ class Command(BaseCommand):
                 "Demo data ready: alice, bob, carol, mallory and admin, each with password <username>-password."
             )
         )
+        self._api_keys(projects, users)
 
     def _user(self, User, username: str, *, superuser: bool):
         user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
@@ -69,3 +205,112 @@ class Command(BaseCommand):
             user.set_password(f"{username}-password")
         user.save()
         return user
+
+    # -- API keys ---------------------------------------------------------------
+
+    def _api_keys(self, projects: dict[str, Project], users: dict) -> None:
+        """Create the demo keys that are missing, through the service (so each has its audit trail).
+
+        A demo key is created only if no key of its name exists in its
+        project, whatever that key's status: a key someone revoked, or one
+        that expired since, is neither re-activated nor made again, and a
+        second run creates nothing. The secrets are dropped on the spot:
+        never printed, logged or stored.
+        """
+        created = 0
+        if reason := services.creation_disabled_reason():
+            self.stdout.write(f"No demo API keys created: {reason}")
+        else:
+            for spec in DEMO_KEYS:
+                project = projects[spec.project]
+                if ApiKey.objects.filter(project=project, name=spec.name).exists():
+                    continue
+                try:
+                    created += self._create(spec, project, users)
+                except ApiKeyError as error:  # e.g. a look-alike name taken since
+                    self.stderr.write(f"Demo API key {spec.name} skipped: {error.message}")
+        total = ApiKey.objects.filter(project__in=projects.values()).count()
+        self.stdout.write(
+            self.style.SUCCESS(f"API keys in the demo projects: {total} ({created} created by this run).")
+        )
+
+    def _create(self, spec: DemoKey, project: Project, users: dict) -> bool:
+        now = timezone.now()
+        if spec.expires_in is not None and spec.expires_in < timedelta(0):
+            self._create_expired(spec, project, users[spec.created_by], now)
+            return True
+        creator: dict = {"created_by": users[spec.created_by]}
+        parent = None
+        if spec.parent is not None:
+            parent = ApiKey.objects.filter(project=project, name=spec.parent).active(now).first()
+            if parent is None:
+                self.stderr.write(f"Demo API key {spec.name} skipped: {spec.parent} is missing, revoked or expired.")
+                return False
+            creator = {"created_by_key": parent}
+        api_key = services.api_key_create(
+            project=project,
+            name=spec.name,
+            description=spec.description,
+            tags=list(spec.tags),
+            permissions=list(spec.permissions),
+            expires_at=self._expiry(spec.expires_in, now, parent),
+            **creator,
+        ).api_key
+        if spec.revoked:
+            services.api_key_revoke(api_key=api_key, revoked_by=users[spec.created_by])
+        return True
+
+    @staticmethod
+    def _expiry(expires_in: timedelta | None, now: datetime, parent: ApiKey | None) -> datetime | None:
+        """`now + expires_in`, within the operator's lifetime policy and the parent key's expiry."""
+        expires_at = now + expires_in if expires_in is not None else None
+        if expires_at is None and settings.API_KEY_REQUIRE_EXPIRY:
+            expires_at = now + 365 * DAY
+        latest = services.latest_allowed_expiry(now, parent)
+        if latest is not None and (expires_at is None or expires_at > latest):
+            expires_at = latest
+        return expires_at
+
+    def _create_expired(self, spec: DemoKey, project: Project, user, now: datetime) -> None:
+        """The expired key: written as api_key_create would have written it EXPIRED_KEY_LIFETIME ago.
+
+        The service refuses an expiry in the past, and a key cannot be changed
+        after its creation, so this one key is inserted directly: the same
+        checks (values, permissions the creator holds), a real keyed hash of a
+        fresh secret that is then discarded, and its audit event.
+        """
+        created_at = now + spec.expires_in - EXPIRED_KEY_LIFETIME
+        values = schema.parse(
+            name=spec.name,
+            description=spec.description,
+            tags=list(spec.tags),
+            permissions=list(spec.permissions),
+            expires_at=self._expiry(EXPIRED_KEY_LIFETIME, created_at, None),
+            now=created_at,
+        )
+        if not_held := set(values.permissions) - services.grantable_permissions(user=user, project=project):
+            raise CommandError(f"Demo key {spec.name}: {user} does not hold {', '.join(sorted(not_held))}.")
+        generated = tokens.generate()
+        pepper_version = tokens.current_pepper_version()
+        api_key = ApiKey.objects.create(
+            public_id=generated.public_id,
+            secret_hash=tokens.hash_key(generated.raw, pepper_version),
+            pepper_version=pepper_version,
+            last4=tokens.last_four(generated.raw),
+            project=project,
+            name=values.name,
+            description=values.description,
+            tags=values.tags,
+            permissions=values.permissions,
+            expires_at=values.expires_at,
+            created_at=created_at,
+            created_by=user,
+        )
+        AuditEvent.objects.create(
+            action=AuditEvent.Action.CREATED,
+            at=created_at,
+            project=project,
+            api_key=api_key,
+            actor_user=user,
+            actor_label=user.get_username(),
+        )
