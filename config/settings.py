@@ -92,6 +92,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "config.errorpages.ConsoleNotFoundMiddleware",  # our 404 page for a view's Http404, DEBUG or not
 ]
 
 ROOT_URLCONF = "config.urls"

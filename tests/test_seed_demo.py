@@ -2,14 +2,22 @@
 
 import importlib
 import re
+from datetime import timedelta
+from io import StringIO
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
+from apikeys import services, tokens
+from apikeys.models import ApiKey, AuditEvent, Status
 from projects import catalog
+from projects.backends import project_permissions
 from projects.models import Membership, Project, Role
+from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory
 
 User = get_user_model()
 
@@ -77,6 +85,8 @@ def counts() -> dict[str, int]:
         "memberships": Membership.objects.count(),
         "roles": Role.objects.count(),
         "role_permissions": Role.permissions.through.objects.count(),
+        "api_keys": ApiKey.objects.count(),
+        "audit_events": AuditEvent.objects.count(),
     }
 
 
@@ -100,7 +110,16 @@ def test_running_twice_creates_nothing_more(db, debug):
     call_command("seed_demo")
 
     assert counts() == first
-    assert first == {"users": 5, "projects": 2, "memberships": 5, "roles": 3, "role_permissions": 24 + 21 + 8}
+    assert first == {
+        "users": 5,
+        "projects": 2,
+        "memberships": 5,
+        "roles": 3,
+        "role_permissions": 24 + 21 + 8,
+        "api_keys": 8,
+        # One "created" per key, one "revoked".
+        "audit_events": 9,
+    }
 
 
 def test_it_creates_the_demo_projects(seeded):
@@ -209,3 +228,177 @@ def test_force_is_a_command_line_option(db, settings):
     call_command("seed_demo", "--force")
 
     assert User.objects.filter(username="admin", is_superuser=True).exists()
+
+
+# -- demo API keys ------------------------------------------------------------------
+
+
+def demo_keys(slug: str = "demo") -> dict[str, ApiKey]:
+    return {
+        k.name: k
+        for k in ApiKey.objects.filter(project__slug=slug).select_related("created_by", "created_by_key", "revoked_by")
+    }
+
+
+def run(**options) -> str:
+    out, err = StringIO(), StringIO()
+    call_command("seed_demo", stdout=out, stderr=err, **options)
+    return out.getvalue() + err.getvalue()
+
+
+def test_the_demo_project_has_a_key_in_every_status(seeded):
+    statuses = [key.status() for key in demo_keys().values()]
+
+    assert set(statuses) == set(Status)
+    assert statuses.count(Status.ACTIVE) >= 2
+
+
+def test_active_keys_have_tags_a_description_and_realistic_permissions(seeded):
+    keys = demo_keys()
+    active = [k for k in keys.values() if k.status() == Status.ACTIVE]
+
+    assert all(k.tags and k.description for k in keys.values())
+    # A read-only key and a key that may create keys, among others.
+    assert any(set(k.permissions) <= EXPECTED_ROLES["Viewer"] for k in active)
+    assert any(catalog.CREATE_API_KEYS in k.permissions for k in active)
+    assert len({tuple(k.permissions) for k in active}) == len(active)
+
+
+def test_the_expiring_key_expires_within_seven_days(seeded):
+    (key,) = [k for k in demo_keys().values() if k.status() == Status.EXPIRES_SOON]
+
+    assert timezone.now() < key.expires_at <= timezone.now() + timedelta(days=7)
+
+
+def test_the_expired_key_was_created_before_it_expired(seeded):
+    (key,) = [k for k in demo_keys().values() if k.status() == Status.EXPIRED]
+
+    assert key.created_at < key.expires_at < timezone.now()
+    assert key.secret_hash and key.last4 and key.created_by.username == "alice"
+    (event,) = key.audit_events.all()
+    assert (event.action, event.at, event.actor_user) == (AuditEvent.Action.CREATED, key.created_at, key.created_by)
+
+
+def test_the_revoked_key_was_revoked_by_alice_with_an_audit_event(seeded):
+    (key,) = [k for k in demo_keys().values() if k.status() == Status.REVOKED]
+
+    assert key.revoked_by.username == "alice"
+    assert key.audit_events.filter(action=AuditEvent.Action.REVOKED, actor_user=key.revoked_by).exists()
+
+
+def test_a_key_created_by_another_key_names_its_parent(seeded):
+    children = [k for k in demo_keys().values() if k.created_by_key_id]
+
+    assert [(k.name, k.created_by, k.created_by_key.name) for k in children] == [
+        ("terraform-staging-runner", None, "terraform-automation")
+    ]
+    (child,) = children
+    event = child.audit_events.get(action=AuditEvent.Action.CREATED)
+    assert event.actor_key == child.created_by_key and event.actor_user is None
+    assert set(child.permissions) <= set(child.created_by_key.permissions)
+    assert child.expires_at <= child.created_by_key.expires_at
+
+
+def test_every_key_has_its_creation_audit_event(seeded):
+    keys = ApiKey.objects.all()
+
+    assert keys.exists()
+    for key in keys:
+        assert key.audit_events.filter(action=AuditEvent.Action.CREATED).count() == 1
+
+
+def test_every_key_holds_only_permissions_its_creator_holds(seeded):
+    for key in ApiKey.objects.select_related("project", "created_by", "created_by_key"):
+        if key.created_by_key is not None:
+            held = set(key.created_by_key.permissions)
+        else:
+            held = set(project_permissions(key.created_by, key.project))
+        assert set(key.permissions) <= held, key.name
+
+
+def test_bob_has_a_key_in_the_sandbox(seeded):
+    keys = demo_keys("sandbox")
+
+    assert keys and {k.created_by.username for k in keys.values()} == {"bob"}
+
+
+def test_no_secret_is_printed_logged_or_stored(db, debug, caplog):
+    generated = []
+
+    def generate(*args, **kwargs):
+        generated.append(key := real_generate(*args, **kwargs))
+        return key
+
+    real_generate = tokens.generate
+    with mock.patch.object(tokens, "generate", generate):
+        output = run()
+
+    assert len(generated) == ApiKey.objects.count() == 8
+    assert f"{tokens.prefix()}_" not in output + caplog.text
+    stored = repr(list(ApiKey.objects.values())) + repr(list(AuditEvent.objects.values()))
+    for key in generated:
+        secret = key.raw.rsplit("_", 1)[1]
+        assert secret not in output and secret not in caplog.text and secret not in stored
+
+
+def test_the_output_says_how_many_demo_keys_exist(db, debug):
+    assert "API keys in the demo projects: 8 (8 created by this run)." in run()
+    assert "API keys in the demo projects: 8 (0 created by this run)." in run()
+
+
+def test_rerun_neither_duplicates_nor_resurrects_a_revoked_demo_key(seeded):
+    alice = User.objects.get(username="alice")
+    key = demo_keys()["github-actions-deploy"]
+    services.api_key_revoke(api_key=key, revoked_by=alice)
+    before = counts()
+
+    call_command("seed_demo")
+
+    assert counts() == before
+    assert ApiKey.objects.get(pk=key.pk).status() == Status.REVOKED
+    assert ApiKey.objects.filter(name="github-actions-deploy").count() == 1
+
+
+def test_a_key_of_the_same_name_keeps_the_demo_key_from_being_created(db, debug):
+    demo = Project.objects.create(slug="demo", name="Demo Project")
+    alice = MembershipFactory(project=demo, user=UserFactory(username="alice")).user
+    mine = ApiKeyFactory(project=demo, created_by=alice, name="grafana-monitoring", permissions=[catalog.READ_PROJECT])
+
+    call_command("seed_demo")
+
+    assert list(ApiKey.objects.filter(name="grafana-monitoring")) == [mine]
+
+
+def test_the_child_key_is_skipped_while_its_parent_is_revoked(db, debug):
+    demo = Project.objects.create(slug="demo", name="Demo Project")
+    alice = MembershipFactory(project=demo, user=UserFactory(username="alice")).user
+    parent = ApiKeyFactory(project=demo, created_by=alice, name="terraform-automation")
+    services.api_key_revoke(api_key=parent, revoked_by=alice)
+
+    output = run()
+
+    assert "terraform-staging-runner skipped" in output
+    assert not ApiKey.objects.filter(name="terraform-staging-runner").exists()
+    # The 7 demo keys of `demo`, the child missing, the revoked parent in its place.
+    assert ApiKey.objects.filter(project=demo).count() == 6
+
+
+def test_the_keys_follow_the_lifetime_policy(db, debug, settings):
+    settings.API_KEY_MAX_LIFETIME_DAYS = 30
+
+    call_command("seed_demo")
+
+    keys = ApiKey.objects.all()
+    assert keys.count() == 8
+    assert all(k.expires_at is not None and k.expires_at <= k.created_at + timedelta(days=30) for k in keys)
+    assert {k.status() for k in demo_keys().values()} == set(Status)
+
+
+def test_no_keys_are_created_while_creation_is_disabled(db, debug, settings):
+    settings.API_KEY_CREATION_DISABLED = True
+
+    output = run()
+
+    assert "No demo API keys created" in output
+    assert not ApiKey.objects.exists()
+    assert memberships() == EXPECTED_MEMBERSHIPS
