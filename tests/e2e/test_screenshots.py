@@ -3,7 +3,7 @@
 Runs only with SCREENSHOTS=1 (the make target sets it); otherwise skipped. The
 pictures are of a throwaway test database: the demo users and a few keys in
 each status, and a demo key whose secret means nothing anywhere else.
-Full pages at 1280 px wide, plus the API Keys tab at 375 px (a phone).
+Full pages at 1280 px wide, the API Keys tab in dark mode, and at 375 px (a phone).
 """
 
 import os
@@ -53,10 +53,15 @@ def test_screenshots_desktop(desktop: Page):
     log_in(page, "alice")
     shoot(page, "projects.png")
 
-    page.goto("/projects/demo/api-keys/")
+    page.goto("/projects/demo/api-keys/?status=all")
     for name in ("ci-deploy", "nightly-report", "old-import", "leaked-laptop"):
         expect(key_row(page, name)).to_be_visible()
     shoot(page, "api-keys-tab.png")
+
+    key_row(page, "terraform-staging-runner").get_by_role("link", name="terraform-staging-runner").click()
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    shoot(page, "key-detail.png")
+    page.goto("/projects/demo/api-keys/?status=all")
 
     # A modal's backdrop covers the viewport only: make the viewport the whole
     # page, so the full-page picture is dimmed everywhere behind the dialog.
@@ -81,13 +86,25 @@ def test_screenshots_desktop(desktop: Page):
     shoot(page, "secret.png")
 
 
+def test_screenshot_dark_mode(browser, live_server, demo_keys):
+    context = _new_context(browser, live_server, viewport=DESKTOP, locale="en-US", color_scheme="dark")
+    try:
+        page = context.new_page()
+        log_in(page, "alice")
+        page.goto("/projects/demo/api-keys/")
+        expect(key_row(page, "ci-deploy")).to_be_visible()
+        shoot(page, "api-keys-tab-dark.png")
+    finally:
+        context.close()
+
+
 def test_screenshot_mobile(browser, live_server, demo_keys):
     context = _new_context(browser, live_server, viewport=PHONE, locale="en-US", is_mobile=True)
     try:
         page = context.new_page()
         log_in(page, "alice")
-        page.goto("/projects/demo/api-keys/")
-        expect(key_row(page, "leaked-laptop")).to_be_visible()
+        page.goto("/projects/demo/api-keys/?q=ci")
+        expect(key_row(page, "ci-deploy")).to_be_visible()
         shoot(page, "api-keys-tab-mobile.png")
     finally:
         context.close()
