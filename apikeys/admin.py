@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.template.response import TemplateResponse
@@ -151,8 +152,30 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def permission_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.permissions)
 
+    # A key is what it was created as: its page is Django's view-only page
+    # (no Save buttons), and revoking is the list's action, allowed by the
+    # model's change permission (and, per key, its project's permission).
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_revoke_permission(self, request) -> bool:
+        return super().has_change_permission(request)
+
     def has_delete_permission(self, request, obj=None) -> bool:
         return False  # keys are revoked, never deleted (audit)
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        key = self.get_object(request, unquote(object_id))
+        context = {
+            **(extra_context or {}),
+            # The page offers the action the list has, for this key.
+            "can_revoke": key is not None
+            and not key.is_revoked
+            and self.has_revoke_permission(request)
+            and request.user.has_perm(catalog.perm(catalog.CREATE_API_KEYS), key.project),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return super().change_view(request, object_id, form_url, context)
 
     # -- adding: Django's add view with add_form, the service behind it -----
     add_form = AdminApiKeyCreateForm
@@ -210,7 +233,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/apikeys/apikey/secret.html", context, status=201)
 
     # -- revoke with a confirmation step ------------------------------------
-    @admin.action(description=_("Revoke selected API keys"), permissions=["change"])
+    @admin.action(description=_("Revoke selected API keys"), permissions=["revoke"])
     def revoke_selected(self, request, queryset):
         # The queryset holds only keys the user may see; seeing is not revoking.
         selected = list(queryset.select_related("project"))

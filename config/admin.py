@@ -1,15 +1,17 @@
 """The admin site: Django's, with the console's log-in policy on its log-in and password pages,
-changelists that filter by their list filters only, and a 400 for values its views would use unchecked."""
+changelists that filter by their list filters only, read-only pages that stay read-only,
+and a 400 for values its views would use unchecked."""
 
+import copy
 import re
 from functools import wraps
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import widgets
 from django.contrib.admin.forms import AdminAuthenticationForm, AdminPasswordChangeForm
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.options import TO_FIELD_VAR
-from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.contrib.auth import REDIRECT_FIELD_NAME
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -17,6 +19,7 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.http import HttpResponseRedirect, QueryDict
 from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
@@ -93,6 +96,51 @@ class ListFilterLookupsOnly:
         return parameters
 
 
+class ViewOnlyStaysInTheAdmin:
+    """A POST to a change page the user may only view is refused on that page.
+
+    Django shows such a page without Save buttons (has_change_permission
+    False, has_view_permission True) but answers a POST to it, from a stale
+    tab or a forged form, with PermissionDenied, which is the console's 403
+    page: out of the admin. Here the same view-only page is shown again, with
+    a message and status 403, and nothing is saved. An object the user may
+    not see answers like a missing one, as it does to a GET (Django's
+    redirect to the admin's index with a message).
+    """
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        if request.method == "POST" and "_saveasnew" not in request.POST:
+            to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
+            # A field that may not be referenced: Django's 400, below.
+            if not to_field or self.to_field_allowed(request, to_field):
+                obj = self.get_object(request, unquote(object_id), to_field)
+                if obj is None and self.has_view_or_change_permission(request):
+                    # As for a GET (Django asks for the change permission first on a POST).
+                    return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+                if (
+                    obj is not None
+                    and not self.has_change_permission(request, obj)
+                    and self.has_view_permission(request, obj)
+                ):
+                    self.message_user(
+                        request,
+                        gettext("The %(name)s “%(object)s” can only be viewed, not changed. Nothing was saved.")
+                        % {"name": self.opts.verbose_name, "object": obj},
+                        messages.ERROR,
+                    )
+                    # The page of a GET (the POST passed the CSRF check already).
+                    viewing = copy.copy(request)
+                    viewing.method = "GET"
+                    response = super().change_view(viewing, object_id, form_url, extra_context)
+                    response.status_code = 403
+                    return response
+        return super().change_view(request, object_id, form_url, extra_context)
+
+
+# Mixed into every model admin of the site, ours and Django's (users, groups).
+SITE_WIDE = (ListFilterLookupsOnly, ViewOnlyStaysInTheAdmin)
+
+
 DATE_PARTS = {"year": 9998, "month": 12, "day": 31}
 
 
@@ -153,12 +201,10 @@ def _valid_prefill(model, name: str, value: str) -> bool:
 
 class ConsoleAdminSite(admin.AdminSite):
     def register(self, model_or_iterable, admin_class=None, **options):
-        """Every model admin of this site, ours and Django's (users, groups), filters by its list filters only."""
+        """Every model admin of this site, ours and Django's (users, groups), gets the SITE_WIDE rules."""
         admin_class = admin_class or admin.ModelAdmin
-        if not issubclass(admin_class, ListFilterLookupsOnly):
-            admin_class = type(
-                admin_class.__name__, (ListFilterLookupsOnly, admin_class), {"__module__": admin_class.__module__}
-            )
+        if missing := tuple(rule for rule in SITE_WIDE if not issubclass(admin_class, rule)):
+            admin_class = type(admin_class.__name__, (*missing, admin_class), {"__module__": admin_class.__module__})
         super().register(model_or_iterable, admin_class, **options)
 
     def admin_view(self, view, cacheable=False):

@@ -1,10 +1,12 @@
 """The Django admin for API keys and their audit trail."""
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 from django.utils import timezone
 
@@ -349,6 +351,132 @@ def test_staff_without_the_add_permission_cannot_add(client, project, staff_user
     client.force_login(staff_user)
 
     assert client.get(reverse(ADD)).status_code == 403
+
+
+def test_view_once_page_has_a_copy_button_for_the_secret(admin_client, project):
+    response = admin_client.post(reverse(ADD), add_data(admin_client, project))
+
+    assert response.status_code == 201
+    assert "no-store" in response["Cache-Control"]
+    page = parse(response)
+    secret = page.by_id("api-key-secret")
+    assert secret.tag == "input" and secret.has("readonly")
+    buttons = page.find_all("button", **{"data-copy-target": "api-key-secret"})
+    assert len(buttons) == 1
+    assert buttons[0].attrs["type"] == "button" and buttons[0].text() == "Copy"
+    assert buttons[0].attrs["data-copied-text"] == "Copied"
+    assert page.by_id("copy-status").attrs["role"] == "status"
+    # The admin's CSP runs no inline script: the handler is a static file of ours.
+    scripts = [script.attrs["src"] for script in page.find_all("script") if script.has("src")]
+    assert "/static/js/admin-copy.js" in scripts
+    assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"]
+    handler = finders.find("js/admin-copy.js")
+    assert handler is not None
+    assert "button.dataset.copyTarget" in Path(handler).read_text()
+
+
+# -- an existing key's page is read-only --------------------------------------------------------
+
+
+SAVE_BUTTONS = {"_save", "_continue", "_addanother", "_saveasnew"}
+
+
+@pytest.fixture(params=["superuser", "scoped staff"])
+def key_viewer(request, client, project, superuser, staff_user):
+    """A user who sees `project`'s keys and may revoke them: a superuser, or staff whose role allows it."""
+    if request.param == "superuser":
+        client.force_login(superuser)
+    else:
+        MembershipFactory(project=project, user=staff_user, role=role(catalog.MEMBER))
+        client.force_login(staff_user)
+    return client
+
+
+def change_url(key) -> str:
+    return reverse("admin:apikeys_apikey_change", args=[key.pk])
+
+
+def save_buttons(response) -> set[str]:
+    return {element.attrs.get("name") for element in parse(response).iter()} & SAVE_BUTTONS
+
+
+def test_key_page_has_no_save_buttons(key_viewer, project):
+    key = ApiKeyFactory(project=project, name="deploy")
+
+    response = key_viewer.get(change_url(key))
+
+    assert response.status_code == 200
+    assert save_buttons(response) == set()
+    assert response.context["title"] == "View API key"
+    page = parse(response)
+    assert page.find("a", class_="closelink").attrs["href"] == reverse(CHANGELIST)
+    assert page.find("a", class_="deletelink") is None
+    assert "cannot be edited" in page.find("form", id="apikey_form").text()
+
+
+def test_post_to_a_key_page_changes_nothing_and_stays_in_the_admin(key_viewer, project):
+    key = ApiKeyFactory(project=project, name="deploy", tags=["ci"])
+    before = ApiKey.objects.filter(pk=key.pk).values().get()
+
+    for button in ["_save", "_continue", "_addanother"]:
+        response = key_viewer.post(
+            change_url(key),
+            {
+                "name": "renamed",
+                "tags": "prod",
+                "permissions": sorted(catalog.CODENAMES),
+                "expires_at": "",
+                button: "1",
+            },
+        )
+
+        assert response.status_code == 403
+        assert "Location" not in response
+        assert "admin/apikeys/apikey/change_form.html" in [t.name for t in response.templates]
+        assert "403.html" not in [t.name for t in response.templates]  # the console's page
+        assert save_buttons(response) == set()
+        assert [str(m) for m in response.context["messages"]] == [
+            f"The API key “{key}” can only be viewed, not changed. Nothing was saved."
+        ]
+    assert ApiKey.objects.filter(pk=key.pk).values().get() == before
+    assert AuditEvent.objects.filter(api_key=key).count() == 1  # its creation only
+
+
+def revoke_form(response):
+    forms = [f for f in parse(response).find_all("form") if f.find("input", name="action")]
+    return forms[0] if forms else None
+
+
+def test_key_page_offers_revoking_the_key_through_the_confirmation(key_viewer, project):
+    key = ApiKeyFactory(project=project, name="deploy")
+
+    form = revoke_form(key_viewer.get(change_url(key)))
+    data = {i.attrs["name"]: i.attrs["value"] for i in form.find_all("input") if i.attrs.get("type") == "hidden"}
+    confirmation = key_viewer.post(form.attrs["action"], data)
+
+    assert form.attrs["action"] == reverse(CHANGELIST)
+    assert data["action"] == "revoke_selected" and data["_selected_action"] == str(key.pk)
+    assert form.find("button").text() == "Revoke this API key…"
+    assert confirmation.status_code == 200
+    assert "cannot be undone" in confirmation.content.decode()
+    assert ApiKey.objects.get(pk=key.pk).revoked_at is None  # not before it is confirmed
+
+
+def test_key_page_offers_no_revoking_when_there_is_nothing_to_revoke_or_no_right_to(client, project, superuser):
+    revoked = ApiKeyFactory(project=project, name="revoked")
+    services.api_key_revoke(api_key=revoked, revoked_by=superuser)
+    active = ApiKeyFactory(project=project, name="active")
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=["view_apikey", "change_apikey"]))
+    MembershipFactory(project=project, user=viewer, role=role(catalog.VIEWER))
+
+    client.force_login(superuser)
+    assert revoke_form(client.get(change_url(revoked))) is None
+    client.force_login(viewer)
+    response = client.get(change_url(active))
+    assert response.status_code == 200
+    assert revoke_form(response) is None
+    assert save_buttons(response) == set()
 
 
 # -- the audit trail is read-only -------------------------------------------------------------------
