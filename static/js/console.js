@@ -107,11 +107,14 @@
     if (!button) return;
     const field = document.getElementById(button.dataset.copyTarget);
     const status = document.getElementById("copy-status");
+    // The label to go back to, read once: a second click within the two
+    // seconds must not make "Copied" the label for good.
+    if (!button.dataset.label) button.dataset.label = button.textContent;
     const done = function () {
-      const original = button.textContent;
       button.textContent = button.dataset.copiedText || "Copied";
       if (status) status.textContent = button.dataset.copiedText || "Copied";
-      setTimeout(function () { button.textContent = original; }, 2000);
+      clearTimeout(button.copyTimer);
+      button.copyTimer = setTimeout(function () { button.textContent = button.dataset.label; }, 2000);
     };
     if (navigator.clipboard && window.isSecureContext) {
       navigator.clipboard.writeText(field.value).then(done, function () {
