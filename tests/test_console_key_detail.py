@@ -212,7 +212,7 @@ def test_revoke_dialog_names_the_keys_revoked_with_it(client, project, admin_use
     dialog = parse(client.get(reverse("apikeys:revoke", args=[project.slug, parent.public_id]), headers=HTMX))
 
     consequences = dialog.find("ul", class_="consequences")
-    assert "The 2 keys it created are revoked with it:" in consequences.text()
+    assert "It created 2 keys, which are revoked with it:" in consequences.text()
     assert [name.text() for name in consequences.find_all("strong")] == ["ci job 1", "ci job 1 step"]
     assert "401 Unauthorized" in consequences.text()
 
