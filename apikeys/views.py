@@ -1,4 +1,4 @@
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -7,13 +7,15 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
-from django_htmx.http import trigger_client_event
+from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from apikeys import services
-from apikeys.forms import ApiKeyCreateForm, KeyFilterForm
+from apikeys.forms import ApiKeyCreateForm
 from apikeys.models import ApiKey, CreationTicket, Status
 from config.http import client_ip, no_store
 from projects import catalog
@@ -39,6 +41,16 @@ def _load_project_for_listing(request: HttpRequest, slug: str) -> tuple[Project,
     return project, can_manage
 
 
+# The status filter: by default the keys that still work; a search looks at
+# every status unless one is chosen.
+CURRENT, ALL = "", "all"
+STATUS_FILTERS = [
+    (CURRENT, _("Active and expiring")),
+    (ALL, _("All statuses")),
+    *Status.choices,
+]
+
+
 @require_safe
 # htmx asks for the list fragment alone: caches must keep the two apart.
 @vary_on_headers("HX-Request", "HX-Target")
@@ -46,20 +58,26 @@ def key_list(request: HttpRequest, slug: str):
     project, can_manage = _load_project_for_listing(request, slug)
     # Each filter stands on its own: a bad status must not drop the search.
     status = request.GET.get("status", "")
-    status = status if status in Status.values else ""
+    status = status if status in dict(STATUS_FILTERS) else CURRENT
     q = request.GET.get("q", "").strip()[:100]
-    filters = KeyFilterForm(initial={"status": status, "q": q})
-    keys = (
-        ApiKey.objects.filter(project=project)
-        .select_related("created_by", "created_by_key", "revoked_by")
-        .with_status(status)
-        .search(q)
-    )
+    keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key", "revoked_by")
+    hidden = 0
+    if status == CURRENT and not q:
+        now = timezone.now()
+        hidden = keys.inactive(now).count()
+        keys = keys.active(now)
+    elif status not in (CURRENT, ALL):
+        keys = keys.with_status(status)
+    keys = keys.search(q)
     page = Paginator(keys, per_page=settings.API_KEYS_PER_PAGE).get_page(request.GET.get("page"))
     context = _tabs(request, project)
     context.update(
         page=page,
-        filters=filters,
+        status=status,
+        q=q,
+        status_filters=STATUS_FILTERS,
+        hidden=hidden,
+        show_all_query=_query_string(ALL, ""),
         filtering=bool(status or q),
         query_string=_query_string(status, q),
         can_manage=can_manage,
@@ -73,6 +91,26 @@ def key_list(request: HttpRequest, slug: str):
 
 def _query_string(status: str, q: str) -> str:
     return urlencode({k: v for k, v in (("status", status), ("q", q)) if v})
+
+
+@require_safe
+def key_detail(request: HttpRequest, slug: str, public_id: str):
+    """Everything about one key: its fields, permissions, family and audit trail."""
+    project, can_manage = _load_project_for_listing(request, slug)
+    api_key = get_object_or_404(
+        ApiKey.objects.select_related("created_by", "created_by_key", "revoked_by", "revoked_by_key"),
+        project=project,
+        public_id=public_id,
+    )
+    context = _tabs(request, project)
+    context.update(
+        api_key=api_key,
+        can_manage=can_manage,
+        creation_disabled_reason=services.creation_disabled_reason(),
+        children=ApiKey.objects.filter(created_by_key=api_key).order_by("-created_at", "-id"),
+        events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
+    )
+    return render(request, "apikeys/key_detail.html", context)
 
 
 def _deprecated() -> bool:
@@ -114,26 +152,32 @@ def key_create(request: HttpRequest, slug: str):
 
     context.update(
         form=form,
-        manage_warning_codename=catalog.CREATE_API_KEYS,
-        read_only_codenames=" ".join(sorted(grantable & catalog.READ_ONLY)),
         ungrantable=[p for p in catalog.CATALOG if p.codename not in grantable],
         prefilled_from=form.initial.get("_from"),
+        prefill_dropped=form.initial.get("_dropped", []),
+        # "Everything I may grant" left the dangerous ones out: the page says which.
+        dangerous_left_out_shown=form.initial.get("_preset") == "all",
     )
     return no_store(render(request, "apikeys/key_create.html", context, status=status))
 
 
 PRESETS = {
-    # ?preset=… works without JavaScript; console.js applies the same in place.
-    "read": lambda grantable: [p.codename for p in catalog.CATALOG if p.codename in grantable & catalog.READ_ONLY],
-    "all": lambda grantable: [p.codename for p in catalog.CATALOG if p.codename in grantable],
+    # ?preset=… works without JavaScript; create-form.js applies the same in place.
+    "read": lambda grantable: grantable & catalog.READ_ONLY,
+    # Dangerous permissions only on purpose: "everything" leaves them out, and
+    # the page offers the second preset to add them.
+    "all": lambda grantable: grantable - catalog.DANGEROUS,
+    "all-with-dangerous": lambda grantable: grantable,
 }
 
 
 def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) -> dict:
-    """Initial values from ?preset=read|all, or from ?from=<public id>:
-    "create a new key with these permissions"."""
-    if preset := PRESETS.get(request.GET.get("preset", "")):
-        return {"permissions": preset(grantable)}
+    """Initial values from ?preset=read|all|all-with-dangerous, or from
+    ?from=<public id>: "create a new key with these permissions"."""
+    name = request.GET.get("preset", "")
+    if preset := PRESETS.get(name):
+        chosen = preset(grantable)
+        return {"permissions": [p.codename for p in catalog.CATALOG if p.codename in chosen], "_preset": name}
     source_id = request.GET.get("from", "")
     if not source_id:
         return {}
@@ -145,6 +189,12 @@ def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) 
         "description": source.description,
         "tags": ", ".join(source.tags),
         "_from": source,
+        # What the source has and this user cannot grant: the page names them.
+        "_dropped": [
+            catalog.BY_CODENAME[code].display_label
+            for code in source.permissions
+            if code not in grantable and code in catalog.BY_CODENAME
+        ],
     }
 
 
@@ -169,6 +219,7 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     context.update(api_key=api_key, can_manage=True, creation_disabled_reason=services.creation_disabled_reason())
 
     if request.method != "POST":
+        context["revoked_too"] = api_key.active_descendants()
         template = "apikeys/_revoke_dialog.html" if request.htmx else "apikeys/key_revoke.html"
         return render(request, template, context)
 
@@ -177,9 +228,15 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
         text = gettext("API key “%(name)s” was revoked.") % {"name": api_key.name}
     else:
         text = gettext("API key “%(name)s” was already revoked.") % {"name": api_key.name}
+    detail_url = reverse("apikeys:detail", args=[project.slug, api_key.public_id])
+    if request.htmx and urlsplit(request.htmx.current_url or "").path == detail_url:
+        # The dialog was opened on the key's own page: show that page again, revoked.
+        messages.success(request, text)
+        return HttpResponseClientRedirect(detail_url)
     if request.htmx:
         context["announcement"] = text
         response = render(request, "apikeys/_key_row.html", context)
         return trigger_client_event(response, "apikeys:revoked", {"public_id": api_key.public_id})
     messages.success(request, text)
-    return redirect("apikeys:list", slug=project.slug)
+    # Every status, so the revoked entry is still there, showing "Revoked".
+    return redirect(reverse("apikeys:list", args=[project.slug]) + "?" + _query_string(ALL, ""))

@@ -70,15 +70,19 @@ CATALOG: tuple[CatalogPermission, ...] = (
         PROJECT,
         danger=gettext_noop("The key can make itself administrator: full control of the project."),
     ),
-    CatalogPermission("can_crud_permissions_in_project",
+    CatalogPermission(
+        "can_crud_permissions_in_project",
         gettext_noop("Manage members and their permissions"),
         PROJECT,
-        danger=gettext_noop("The key can add members and change what anyone may do in the project."),),
+        danger=gettext_noop("The key can add members and change what anyone may do in the project."),
+    ),
     CatalogPermission(READ_PROJECT, gettext_noop("View the project"), PROJECT),
-    CatalogPermission("can_delete_project_in_project",
+    CatalogPermission(
+        "can_delete_project_in_project",
         gettext_noop("Delete the project"),
         PROJECT,
-        danger=gettext_noop("The key can delete the project and everything in it."),),
+        danger=gettext_noop("The key can delete the project and everything in it."),
+    ),
     CatalogPermission(
         CREATE_API_KEYS,
         gettext_noop("API Key Creation Permission: view, create and revoke API keys"),
@@ -90,42 +94,18 @@ CATALOG: tuple[CatalogPermission, ...] = (
     CatalogPermission(READ_API_KEYS, gettext_noop("View API keys (read-only)"), PROJECT),
     CatalogPermission("can_become_viewer_in_openstack", gettext_noop("OpenStack viewer"), OPENSTACK),
     CatalogPermission("can_become_editor_in_openstack", gettext_noop("OpenStack editor"), OPENSTACK),
-    CatalogPermission(
-        "can_create_clusters_in_metakube", gettext_noop("Create clusters"), METAKUBE, CLUSTERS, "create"
-    ),
-    CatalogPermission(
-        "can_read_clusters_in_metakube", gettext_noop("View clusters"), METAKUBE, CLUSTERS, "read"
-    ),
-    CatalogPermission(
-        "can_update_clusters_in_metakube", gettext_noop("Update clusters"), METAKUBE, CLUSTERS, "update"
-    ),
-    CatalogPermission(
-        "can_delete_clusters_in_metakube", gettext_noop("Delete clusters"), METAKUBE, CLUSTERS, "delete"
-    ),
-    CatalogPermission(
-        "can_create_ssh_keys_in_metakube", gettext_noop("Create SSH keys"), METAKUBE, SSH_KEYS, "create"
-    ),
-    CatalogPermission(
-        "can_read_ssh_keys_in_metakube", gettext_noop("View SSH keys"), METAKUBE, SSH_KEYS, "read"
-    ),
-    CatalogPermission(
-        "can_update_ssh_keys_in_metakube", gettext_noop("Update SSH keys"), METAKUBE, SSH_KEYS, "update"
-    ),
-    CatalogPermission(
-        "can_delete_ssh_keys_in_metakube", gettext_noop("Delete SSH keys"), METAKUBE, SSH_KEYS, "delete"
-    ),
-    CatalogPermission(
-        "can_create_databases_in_dbaas", gettext_noop("Create databases"), DBAAS, DATABASES, "create"
-    ),
-    CatalogPermission(
-        "can_read_databases_in_dbaas", gettext_noop("View databases"), DBAAS, DATABASES, "read"
-    ),
-    CatalogPermission(
-        "can_update_databases_in_dbaas", gettext_noop("Update databases"), DBAAS, DATABASES, "update"
-    ),
-    CatalogPermission(
-        "can_delete_databases_in_dbaas", gettext_noop("Delete databases"), DBAAS, DATABASES, "delete"
-    ),
+    CatalogPermission("can_create_clusters_in_metakube", gettext_noop("Create clusters"), METAKUBE, CLUSTERS, "create"),
+    CatalogPermission("can_read_clusters_in_metakube", gettext_noop("View clusters"), METAKUBE, CLUSTERS, "read"),
+    CatalogPermission("can_update_clusters_in_metakube", gettext_noop("Update clusters"), METAKUBE, CLUSTERS, "update"),
+    CatalogPermission("can_delete_clusters_in_metakube", gettext_noop("Delete clusters"), METAKUBE, CLUSTERS, "delete"),
+    CatalogPermission("can_create_ssh_keys_in_metakube", gettext_noop("Create SSH keys"), METAKUBE, SSH_KEYS, "create"),
+    CatalogPermission("can_read_ssh_keys_in_metakube", gettext_noop("View SSH keys"), METAKUBE, SSH_KEYS, "read"),
+    CatalogPermission("can_update_ssh_keys_in_metakube", gettext_noop("Update SSH keys"), METAKUBE, SSH_KEYS, "update"),
+    CatalogPermission("can_delete_ssh_keys_in_metakube", gettext_noop("Delete SSH keys"), METAKUBE, SSH_KEYS, "delete"),
+    CatalogPermission("can_create_databases_in_dbaas", gettext_noop("Create databases"), DBAAS, DATABASES, "create"),
+    CatalogPermission("can_read_databases_in_dbaas", gettext_noop("View databases"), DBAAS, DATABASES, "read"),
+    CatalogPermission("can_update_databases_in_dbaas", gettext_noop("Update databases"), DBAAS, DATABASES, "update"),
+    CatalogPermission("can_delete_databases_in_dbaas", gettext_noop("Delete databases"), DBAAS, DATABASES, "delete"),
     CatalogPermission(
         "can_read_backups_from_databases_in_dbaas", gettext_noop("View database backups"), DBAAS, BACKUPS, "read"
     ),

@@ -1,5 +1,6 @@
 """The create form and the view-once secret page (README, "View-once secrets")."""
 
+import json
 import logging
 import pickle
 from datetime import date, datetime, time, timedelta
@@ -17,6 +18,7 @@ from django.utils import timezone
 from apikeys import authentication, tokens
 from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from projects import catalog
+from projects.templatetags.console import when
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory
 from tests.htmltree import parse
 
@@ -154,7 +156,12 @@ def test_form_warns_about_the_api_key_creation_permission(client, project, admin
     assert warning is not None
     assert "API Key Creation Permission" in warning.text()
     box = page.find("input", name="permissions", value=catalog.CREATE_API_KEYS)
-    assert box.attrs["aria-describedby"] == "manage-warning"
+    assert "manage-warning" in box.attrs["aria-describedby"].split()
+    # Next to its checkbox, and shown once it is ticked.
+    assert warning.parent is box.parent.parent
+    assert warning.has("hidden")
+    ticked = parse(client.get(create_url(project) + "?preset=all-with-dangerous")).by_id("manage-warning")
+    assert not ticked.has("hidden")
 
 
 def test_form_has_the_seed_fields(client, project, admin_user):
@@ -228,6 +235,18 @@ def test_never_is_not_offered_or_accepted_under_an_expiry_policy(client, project
     assert not ApiKey.objects.exists()
 
 
+@pytest.mark.parametrize("lifetime", ["99999999999", "120", "-5", "٣٠"])
+def test_a_lifetime_the_form_does_not_offer_is_a_form_error(client, project, admin_user, lifetime):
+    client.force_login(admin_user)
+    data = open_form(client, project)
+
+    response = client.post(create_url(project), data | {"expiration": lifetime})
+
+    assert response.status_code == 200
+    assert "expiration" in response.context["form"].errors
+    assert not ApiKey.objects.exists()
+
+
 def test_custom_date_beyond_the_maximum_lifetime_is_refused(client, project, admin_user, settings):
     settings.API_KEY_MAX_LIFETIME_DAYS = 30
     client.force_login(admin_user)
@@ -266,8 +285,9 @@ def test_the_form_offers_only_lifetimes_the_policy_allows(
     assert [r.attrs["value"] for r in page.find_all("input", name="expiration")] == offered_choices
     assert [r.attrs["value"] for r in page.find_all("input", name="expiration") if "checked" in r.attrs] == [initial]
     picker = page.find("input", name="expires_on")
-    assert picker.attrs["min"] == timezone.localdate().isoformat()
-    last = timezone.localdate() + timedelta(days=cap or 36524)
+    assert picker.attrs["min"] == (timezone.localdate() + timedelta(days=1)).isoformat()
+    # The last day whose end is within the lifetime: the day before the cap's day.
+    last = timezone.localdate() + timedelta(days=cap - 1 if cap else 36524)
     assert picker.attrs["max"] == last.isoformat()
 
 
@@ -352,10 +372,10 @@ def test_a_look_alike_of_an_active_name_is_refused(client, project, admin_user):
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"name": ""}, "This field is required."),
+        ({"name": ""}, "Enter a name for the key."),
         ({"permissions": []}, "Choose at least one permission."),
         ({"expiration": "custom", "expires_on": ""}, "Pick the date on which the key expires."),
-        ({"expiration": "custom", "expires_on": "2001-01-01"}, "The expiration date must be in the future."),
+        ({"expiration": "custom", "expires_on": "2001-01-01"}, "The expiration date must be tomorrow or later."),
         ({"expiration": "forever"}, "Select a valid choice."),
         ({"tags": "bad tag"}, "is not valid"),
     ],
@@ -622,13 +642,40 @@ def test_read_only_preset_ticks_only_the_read_permissions_the_user_may_grant(cli
     assert all(code.startswith("can_read_") or code.startswith("can_become_") for code in checked(response))
 
 
-def test_everything_preset_ticks_exactly_what_the_user_holds(client, project, member_user):
+def test_everything_preset_ticks_what_the_user_holds_except_the_dangerous(client, project, member_user):
     client.force_login(member_user)
 
     response = client.get(create_url(project) + "?preset=all")
 
-    assert checked(response) == offered(response)
-    assert "can_delete_project_in_project" not in checked(response)
+    assert checked(response) == [code for code in offered(response) if code not in catalog.DANGEROUS]
+    assert catalog.CREATE_API_KEYS in offered(response)
+    assert catalog.CREATE_API_KEYS not in checked(response)
+    # The page says what was left out, by label, and how to add it.
+    line = parse(response).by_id("dangerous-left-out")
+    assert not line.has("hidden")
+    assert "1 dangerous permission was left out" in line.text()
+    assert catalog.BY_CODENAME[catalog.CREATE_API_KEYS].label in line.text()
+    assert line.find("a").attrs["href"] == "?preset=all-with-dangerous"
+
+
+def test_everything_with_the_dangerous_ones_ticks_all_the_user_holds(client, project, admin_user):
+    client.force_login(admin_user)
+
+    response = client.get(create_url(project) + "?preset=all-with-dangerous")
+
+    assert checked(response) == offered(response) == [p.codename for p in catalog.CATALOG]
+    assert parse(response).by_id("dangerous-left-out").has("hidden")
+
+
+def test_the_left_out_line_waits_hidden_for_the_script(client, project, admin_user):
+    client.force_login(admin_user)
+
+    line = parse(client.get(create_url(project))).by_id("dangerous-left-out")
+
+    assert line.has("hidden")
+    assert "4 dangerous permissions were left out" in line.text()
+    for code in catalog.DANGEROUS:
+        assert catalog.BY_CODENAME[code].label in line.text()
 
 
 def test_summary_lists_the_chosen_permissions_before_create(client, project, admin_user):
@@ -639,5 +686,353 @@ def test_summary_lists_the_chosen_permissions_before_create(client, project, adm
     response = client.post(create_url(project), data)
 
     summary = parse(response).by_id("permission-summary")
-    assert summary is not None and catalog.READ_PROJECT in summary.text()
+    assert summary is not None
+    assert summary.text() == "1 permission selected: View the project"
     assert "No permission selected" in parse(client.get(create_url(project))).by_id("permission-summary").text()
+
+
+def test_summary_flags_the_dangerous_ones(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "", "permissions": [catalog.READ_PROJECT, DELETE_PROJECT]}
+
+    summary = parse(client.post(create_url(project), data)).by_id("permission-summary")
+
+    # (text() puts a space between elements: the page has none before the comma.)
+    assert summary.text().replace(" ,", ",") == "2 permissions selected: View the project, Delete the project Dangerous"
+
+
+# -- the permission matrix -----------------------------------------------------------
+
+
+def group_fieldset(page, name: str):
+    return next(g for g in page.find_all("fieldset", class_="perm-fieldset") if g.find("legend").text() == name)
+
+
+def test_crud_services_are_a_matrix_of_resources_and_actions(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    metakube = group_fieldset(page, "MetaKube").find("table")
+    assert [th.text() for th in metakube.find("thead").find_all("th")] == ["Create", "View", "Update", "Delete"]
+    assert all(th.attrs["scope"] == "col" for th in metakube.find("thead").find_all("th"))
+    rows = metakube.find("tbody").find_all("tr")
+    assert [row.find("th").text() for row in rows] == ["Clusters", "SSH keys"]
+    assert all(row.find("th").attrs["scope"] == "row" for row in rows)
+    # Each cell's checkbox is named by its label: "Create clusters".
+    first = rows[0].find_all("td")[0].find("input")
+    assert first.attrs["value"] == "can_create_clusters_in_metakube"
+    assert first.parent.tag == "label"
+    assert first.parent.find(class_="visually-hidden").text() == "Create clusters"
+    # Its column's name is shown beside it where the box is too narrow for the table.
+    assert first.parent.find(class_="cell-action").attrs["aria-hidden"] == "true"
+    # Backups can only be viewed: the other cells are empty.
+    backups = group_fieldset(page, "DBaaS").find("table").find("tbody").find_all("tr")[1]
+    assert backups.find("th").text() == "Database backups"
+    assert [bool(td.find("input")) for td in backups.find_all("td")] == [False, True, False, False]
+
+
+def test_project_and_role_like_permissions_are_lists(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    for name in ("Project", "OpenStack", "Observability"):
+        group = group_fieldset(page, name)
+        assert group.find("table") is None, name
+        assert len(group.find("ul").find_all("input", name="permissions")) == len(
+            [p for p in catalog.CATALOG if p.group == name]
+        )
+
+
+def test_the_matrix_leaves_out_what_the_user_does_not_hold(client, project):
+    user = MembershipFactory(
+        project=project,
+        role=RoleFactory(
+            codenames=[catalog.CREATE_API_KEYS, "can_read_databases_in_dbaas", "can_delete_databases_in_dbaas"]
+        ),
+    ).user
+    client.force_login(user)
+
+    table = group_fieldset(parse(client.get(create_url(project))), "DBaaS").find("table")
+
+    assert [th.text() for th in table.find("thead").find_all("th")] == ["View", "Delete"]
+    assert [row.find("th").text() for row in table.find("tbody").find_all("tr")] == ["Databases"]
+
+
+def test_codenames_are_values_not_text(client, project, admin_user):
+    client.force_login(admin_user)
+
+    text = parse(client.get(create_url(project))).by_id("permissions").text()
+
+    assert not [code for code in catalog.CODENAMES if code in text]
+
+
+def test_dangerous_permissions_are_marked_with_their_reason(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    for entry in catalog.CATALOG:
+        box = page.find("input", name="permissions", value=entry.codename)
+        described = [page.by_id(i) for i in box.attrs.get("aria-describedby", "").split()]
+        notes = [element.text() for element in described if element is not None and "danger-note" in element.classes()]
+        if entry.codename in catalog.DANGEROUS:
+            assert box.has("data-dangerous")
+            assert notes == [f"⚠ Dangerous {entry.danger}"], entry.codename
+        else:
+            assert not box.has("data-dangerous")
+            assert notes == [], entry.codename
+    assert {entry.codename for entry in catalog.CATALOG if entry.danger} == {
+        "can_become_administrator_in_project",
+        "can_crud_permissions_in_project",
+        "can_delete_project_in_project",
+        catalog.CREATE_API_KEYS,
+    }
+
+
+def test_select_all_says_it_skips_the_dangerous_ones(client, project, admin_user):
+    client.force_login(admin_user)
+
+    page = parse(client.get(create_url(project)))
+
+    select_all = group_fieldset(page, "Project").find("input", data_select_all=True).parent
+    assert select_all.text() == "Select all of Project except the dangerous ones"
+    assert (
+        group_fieldset(page, "MetaKube").find("input", data_select_all=True).parent.text() == "Select all of MetaKube"
+    )
+
+
+def test_a_group_of_only_dangerous_permissions_has_no_select_all(client, project):
+    user = MembershipFactory(project=project, role=RoleFactory(codenames=[catalog.CREATE_API_KEYS])).user
+    client.force_login(user)
+
+    group = group_fieldset(parse(client.get(create_url(project))), "Project")
+
+    assert group.find("input", data_select_all=True) is None
+
+
+def test_not_offered_permissions_are_named_by_label(client, project, member_user):
+    client.force_login(member_user)
+
+    details = parse(client.get(create_url(project))).find("details", class_="not-offered")
+
+    assert "3 permissions are not offered" in details.find("summary").text()
+    assert [li.text() for li in details.find_all("li")] == [
+        "Become administrator of the project",
+        "Manage members and their permissions",
+        "Delete the project",
+    ]
+
+
+def test_pre_fill_names_the_permissions_it_leaves_out(client, project, member_user):
+    source = ApiKeyFactory(
+        project=project,
+        name="ci",
+        description="from CI",
+        tags=["ci"],
+        permissions=[catalog.READ_PROJECT, DELETE_PROJECT, "can_become_administrator_in_project"],
+    )
+    client.force_login(member_user)
+
+    response = client.get(create_url(project) + f"?from={source.public_id}")
+
+    assert checked(response) == [catalog.READ_PROJECT]
+    assert parse(response).by_id("prefill-dropped").text() == (
+        "2 permissions of “ci” are not included because you do not hold them in this project: "
+        "Become administrator of the project, Delete the project."
+    )
+
+
+def test_pre_fill_of_what_the_user_holds_names_nothing(client, project, admin_user):
+    source = ApiKeyFactory(project=project, name="ci", permissions=[catalog.READ_PROJECT, DELETE_PROJECT])
+    client.force_login(admin_user)
+
+    response = client.get(create_url(project) + f"?from={source.public_id}")
+
+    assert checked(response) == [catalog.READ_PROJECT, DELETE_PROJECT]
+    assert "Pre-filled with the permissions of “ci”" in response.content.decode()
+    assert parse(response).by_id("prefill-dropped") is None
+
+
+# -- the expiry, as the page tells it ------------------------------------------------
+
+
+def expiry_result(response) -> str:
+    return parse(response).by_id("expiry-result").text()
+
+
+def test_the_page_says_when_the_chosen_lifetime_ends(client, project, admin_user):
+    client.force_login(admin_user)
+
+    before = timezone.now()
+    page = parse(client.get(create_url(project)))
+
+    radios = {r.attrs["value"]: r for r in page.find_all("input", name="expiration")}
+    texts = {value: radio.attrs.get("data-expiry-text") for value, radio in radios.items()}
+    for days in (30, 90, 365):
+        assert texts[str(days)] in {f"Expires on {when(before + timedelta(days=days, minutes=m))}" for m in (0, 1)}
+    assert texts["never"] == "Never expires"
+    assert texts["custom"] is None  # the script writes the picked date
+    assert page.by_id("expiry-result").text() == texts["90"]
+    assert page.by_id("expiry-result").attrs["aria-live"] == "polite"
+
+
+def test_the_page_says_when_a_chosen_date_ends(client, project, admin_user, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(admin_user)
+    day = timezone.localdate() + timedelta(days=20)
+    data = open_form(client, project) | {"name": "", "expiration": "custom", "expires_on": day.isoformat()}
+
+    response = client.post(create_url(project), data)
+
+    end = datetime.combine(day, time(23, 59), tzinfo=timezone.get_current_timezone())
+    assert expiry_result(response) == f"Expires on {end:%a}, {day.day} {end:%b} {day.year}, 23:59 {end.tzname()}"
+
+
+def test_never_says_so(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "", "expiration": "never"}
+
+    assert expiry_result(client.post(create_url(project), data)) == "Never expires"
+
+
+def test_the_script_gets_the_date_style_and_its_names(client, project, admin_user, settings):
+    settings.TIME_ZONE = "Europe/Berlin"
+    client.force_login(admin_user)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "de"
+
+    result = parse(client.get(create_url(project))).by_id("expiry-result")
+
+    assert result.attrs["data-format"] == "D, d.m.Y, H:i T"  # German: 05.03.2031, as the glossary asks
+    assert json.loads(result.attrs["data-weekdays"])[:3] == ["Mo", "Di", "Mi"]
+    assert json.loads(result.attrs["data-months"])[2] == "Mär"
+    assert result.attrs["data-zone"] == "Europe/Berlin"
+    assert json.loads(result.attrs["data-zone-names"]) == {"60": "CET", "120": "CEST"}
+
+
+def test_a_date_typed_while_a_lifetime_is_chosen_is_not_ignored(client, project, admin_user):
+    client.force_login(admin_user)
+    day = timezone.localdate() + timedelta(days=10)
+    data = open_form(client, project) | {"expiration": "90", "expires_on": day.isoformat()}
+
+    response = client.post(create_url(project), data)
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["expires_on"] == [
+        "You entered a date but chose “90 days”. Choose “On a date” to use it, or clear the date."
+    ]
+    assert not ApiKey.objects.exists()
+    # Cleared, the same lifetime is taken.
+    assert client.post(create_url(project), data | {"expires_on": ""}).status_code == 201
+
+
+@pytest.mark.parametrize("offset", [0, -1])
+def test_a_date_before_tomorrow_is_refused(client, project, admin_user, offset):
+    client.force_login(admin_user)
+    day = timezone.localdate() + timedelta(days=offset)
+
+    response = client.post(
+        create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": day.isoformat()}
+    )
+
+    assert response.context["form"].errors["expires_on"] == ["The expiration date must be tomorrow or later."]
+    assert not ApiKey.objects.exists()
+
+
+def test_the_last_date_the_picker_offers_is_accepted_and_the_next_refused(client, project, admin_user, settings):
+    settings.API_KEY_MAX_LIFETIME_DAYS = 30
+    client.force_login(admin_user)
+    last = date.fromisoformat(parse(client.get(create_url(project))).find("input", name="expires_on").attrs["max"])
+
+    refused = client.post(
+        create_url(project),
+        open_form(client, project) | {"expiration": "custom", "expires_on": (last + timedelta(days=1)).isoformat()},
+    )
+    accepted = client.post(
+        create_url(project), open_form(client, project) | {"expiration": "custom", "expires_on": last.isoformat()}
+    )
+
+    [error] = refused.context["form"].errors["expires_on"]
+    latest = when(datetime.combine(last, time.max, tzinfo=timezone.get_current_timezone()))
+    assert error == f"The expiration date can be at most {latest}: a key may live at most 30 days."
+    assert accepted.status_code == 201
+    assert ApiKey.objects.get().expires_at <= timezone.now() + timedelta(days=30)
+
+
+def test_on_a_date_is_not_offered_when_no_date_fits_the_policy(client, project, admin_user, settings):
+    settings.API_KEY_MAX_LIFETIME_DAYS = 1
+    client.force_login(admin_user)
+
+    assert expiration_choices(client.get(create_url(project))) == ["1"]
+
+
+# -- the error summary ---------------------------------------------------------------
+
+
+def test_a_refused_submit_summarizes_the_errors_with_links_to_the_fields(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "", "permissions": [], "tags": "bad tag"}
+
+    page = parse(client.post(create_url(project), data))
+
+    summary = page.by_id("error-summary")
+    assert summary.attrs["tabindex"] == "-1" and summary.has("autofocus")
+    assert summary.find("h3").text() == "There is a problem"
+    assert summary.find(role="alert") is not None
+    links = [(a.attrs["href"], a.text()) for a in summary.find_all("a")]
+    assert links == [
+        ("#id_name", "Enter a name for the key."),
+        ("#id_tags", "Tag “bad tag” is not valid: use up to 32 letters, digits or - _ . : / =."),
+        ("#perm-can_become_administrator_in_project", "Choose at least one permission."),
+    ]
+    for href, _message in links:
+        assert page.by_id(href[1:]) is not None, href
+
+
+def test_each_field_with_an_error_is_marked_and_described_by_it(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"name": "", "permissions": [], "expiration": "custom", "expires_on": ""}
+
+    page = parse(client.post(create_url(project), data))
+
+    name = page.find("input", name="name")
+    assert name.attrs["aria-invalid"] == "true"
+    assert page.by_id(name.attrs["aria-describedby"]).text() == "Enter a name for the key."
+    picker = page.find("input", name="expires_on")
+    assert picker.attrs["aria-invalid"] == "true"
+    assert "Pick the date on which the key expires." in page.by_id(picker.attrs["aria-describedby"].split()[0]).text()
+    for box in page.find_all("input", name="permissions"):
+        assert box.attrs["aria-invalid"] == "true"
+        assert "permissions-errors" in box.attrs["aria-describedby"].split()
+    assert page.by_id("permissions-errors").text() == "Choose at least one permission."
+    # The date's error is next to the date, not at the choices.
+    assert page.by_id("expires-on-field").find(class_="field-error") is not None
+
+
+def test_an_expiration_error_links_to_the_first_choice(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project) | {"expiration": "forever"}
+
+    page = parse(client.post(create_url(project), data))
+
+    [link] = page.by_id("error-summary").find_all("a")
+    assert link.attrs["href"] == "#id_expiration_0"
+    assert page.by_id("id_expiration_0").attrs["aria-describedby"] == "expiration-errors"
+
+
+def test_an_error_without_a_field_is_listed_without_a_link(client, project, admin_user):
+    client.force_login(admin_user)
+    data = open_form(client, project)
+    del data["ticket"]
+
+    summary = parse(client.post(create_url(project), data)).by_id("error-summary")
+
+    assert summary.find("a") is None
+    assert summary.find("li").text() == "This field is required."
+
+
+def test_no_summary_without_errors(client, project, admin_user):
+    client.force_login(admin_user)
+
+    assert parse(client.get(create_url(project))).by_id("error-summary") is None

@@ -30,7 +30,6 @@ ENGLISH_UI_WORDS = [
     "Expires",
     "Permissions",
     "Permission",
-    "Tags",
     "Cancel",
     "never",
     "Never",
@@ -59,6 +58,12 @@ ENGLISH_UI_WORDS = [
     "Language",
     "Skip to content",
     "Cloud console",
+    "just now",
+    "ago",
+    "dangerous",
+    "Dangerous",
+    "hidden",
+    "History",
     "by",
 ]
 
@@ -142,7 +147,12 @@ def test_project_list_is_german(client, project, admin_user):
 
 def test_console_key_list_is_german_with_german_dates(client, project, admin_user):
     ApiKeyFactory(project=project, name="deploy-bot", tags=["ci"], expires_at=FAR_EXPIRY)
-    ApiKeyFactory(project=project, name="nightly", expires_at=timezone.now() + timedelta(days=3))
+    ApiKeyFactory(
+        project=project,
+        name="nightly",
+        expires_at=timezone.now() + timedelta(days=3),
+        permissions=[catalog.READ_PROJECT, "can_delete_project_in_project", "can_read_clusters_in_metakube"],
+    )
     ApiKeyFactory(project=project, name="forever", expires_at=None)
     client.force_login(admin_user)
 
@@ -160,17 +170,21 @@ def test_console_key_list_is_german_with_german_dates(client, project, admin_use
         "Aktiv",
         "nie",
         "Zuletzt verwendet",
-        "Beschreibung",
-        "Schlagwörter",
+        "Erstellt",
         "Berechtigungen",
+        "3 Berechtigungen · 1 gefährlich",
+        "Cluster: anzeigen",
         "3 Schlüssel",
-        "Nach Name oder Schlagwort suchen",
+        "Nach Name oder Tag suchen",
+        "Aktiv und bald ablaufend",
         "Alle Status",
         "Filtern",
         "Projekt anzeigen",
+        "gerade eben",
+        "in 4 Jahren",
     ):
         assert german in text, german
-    assert "5. März 2031" in text
+    assert "Mi, 05.03.2031, 12:00 UTC" in text
     assert english_words_in(text) == []
 
 
@@ -186,7 +200,7 @@ def test_create_form_is_german(client, project, admin_user):
         "API-Schlüssel erstellen",
         "Name",
         "Beschreibung",
-        "Schlagwörter",
+        "Tags",
         "Ablauf",
         "Ablaufdatum",
         "30 Tage",
@@ -196,7 +210,9 @@ def test_create_form_is_german(client, project, admin_user):
         "Projekt",
         "Projekt anzeigen",
         "Cluster erstellen",
-        "Alle aus Projekt auswählen",
+        "Alle aus Projekt außer den gefährlichen auswählen",
+        "Gefährlich",
+        "Läuft ab am",
         "Erstellen",
         "Abbrechen",
     ):
@@ -230,7 +246,7 @@ def test_secret_page_is_german(client, project, admin_user):
     assert page.by_id("api-key-secret").attrs["value"].startswith(f"{settings.API_KEY_PREFIX}_")
     text = visible_text(response)
     for german in (
-        "API-Schlüssel erstellt – Geheimnis anzeigen",
+        "API-Schlüssel erstellt – geheimen Schlüssel anzeigen",
         "Geheimer Schlüssel von „deploy-bot“",
         "Kopieren",
         "Sie können den geheimen Schlüssel später nicht mehr abrufen.",
@@ -246,8 +262,8 @@ def test_revoke_confirmation_keeps_the_english_label_in_english_and_translates_i
     client.force_login(admin_user)
     url = reverse("apikeys:revoke", args=[project.slug, key.public_id])
 
-    english = parse(client.get(url)).find("button", class_="danger").text()
-    german = parse(client.get(url, **GERMAN)).find("button", class_="danger").text()
+    english = parse(client.get(url)).find("button", class_="danger-solid").text()
+    german = parse(client.get(url, **GERMAN)).find("button", class_="danger-solid").text()
 
     assert english == "Revoke API Key"
     assert german == "API-Schlüssel widerrufen"
@@ -298,7 +314,7 @@ def test_english_is_the_default(client, project, admin_user, accept_language):
     assert html_lang(response) == "en"
     text = visible_text(response)
     assert "API Keys" in text and "Revoke" in text and "Expires" in text
-    assert "March 5, 2031" in text
+    assert "Wed, 5 Mar 2031, 12:00 UTC" in text
     assert "Widerrufen" not in text
 
 
@@ -391,13 +407,22 @@ def po_entries(path: Path) -> list[dict]:
             current, key = None, None
             continue
         if current is None:
-            current = {"flags": set(), "msgid": "", "msgid_plural": None, "msgstr": [], "obsolete": False}
+            current = {
+                "flags": set(),
+                "msgctxt": None,
+                "msgid": "",
+                "msgid_plural": None,
+                "msgstr": [],
+                "obsolete": False,
+            }
         if line.startswith("#~"):
             current["obsolete"] = True
         elif line.startswith("#,"):
             current["flags"].update(flag.strip() for flag in line[2:].split(","))
         elif line.startswith("#"):
             continue
+        elif line.startswith("msgctxt "):
+            key, current["msgctxt"] = "msgctxt", unquote(line)
         elif line.startswith("msgid_plural "):
             key, current["msgid_plural"] = "msgid_plural", unquote(line)
         elif line.startswith("msgid "):
@@ -428,6 +453,45 @@ def test_every_entry_is_translated_and_none_is_fuzzy():
             assert len(entry["msgstr"]) == 2, entry["msgid"]
 
 
+# The German glossary of ../shared/STYLE.md: one term per concept.
+NOT_GLOSSARY = {
+    r"\bAPI-Keys?\b": "API-Schlüssel",
+    r"Geheimnis": "geheimer Schlüssel",
+    r"Schlagw[oö]rt": "Tags",
+    r"\bsperr|\bgesperrt": "widerrufen",
+    r"\bRechte?n?\b": "Berechtigung",
+    r"Verfall|Ablaufzeitpunkt": "Ablauf, Ablaufdatum, läuft ab am",
+    r"Dienstkont": "Service-Account",
+    r"Anmeldedaten": "Zugangsdaten",
+}
+
+
+def test_the_german_catalog_keeps_to_the_glossary_and_german_quotes():
+    for entry in po_entries(PO_FILE)[1:]:
+        for translated in entry["msgstr"]:
+            for pattern, term in NOT_GLOSSARY.items():
+                assert not re.search(pattern, translated), f"{translated!r}: the glossary says {term}"
+            # „…“, never English “…” on their own.
+            assert translated.count("„") == translated.count("“"), translated
+
+
+def test_relative_times_are_inflected_in_german():
+    from projects.templatetags import console
+
+    def relative(value, now):
+        # timesince keeps a number and its unit together with a no-break space.
+        return console.relative(value, now).replace("\xa0", " ")
+
+    now = timezone.now()
+    with translation.override("de"):
+        assert relative(now - timedelta(days=3, hours=1), now) == "vor 3 Tagen"
+        assert relative(now + timedelta(days=62), now) == "in 2 Monaten"
+        assert relative(now - timedelta(seconds=20), now) == "gerade eben"
+    assert relative(now - timedelta(days=3, hours=1), now) == "3 days ago"
+    assert relative(now + timedelta(days=62), now) == "in 2 months"
+    assert relative(now - timedelta(seconds=20), now) == "just now"
+
+
 def test_translations_keep_every_placeholder():
     for entry in po_entries(PO_FILE)[1:]:
         wanted = set(re.findall(r"%\(\w+\)s", entry["msgid"] + (entry["msgid_plural"] or "")))
@@ -441,11 +505,18 @@ def test_the_committed_mo_file_is_compiled_from_the_po_file():
         compiled = gettext.GNUTranslations(handle)
 
     for entry in po_entries(PO_FILE)[1:]:
-        if entry["msgid_plural"] is None:
-            assert compiled.gettext(entry["msgid"]) == entry["msgstr"][0], entry["msgid"]
+        context, msgid, plural = entry["msgctxt"], entry["msgid"], entry["msgid_plural"]
+        if plural is None:
+            found = compiled.pgettext(context, msgid) if context else compiled.gettext(msgid)
+            assert found == entry["msgstr"][0], msgid
         else:
-            assert compiled.ngettext(entry["msgid"], entry["msgid_plural"], 1) == entry["msgstr"][0]
-            assert compiled.ngettext(entry["msgid"], entry["msgid_plural"], 2) == entry["msgstr"][1]
+            for count, wanted in ((1, entry["msgstr"][0]), (2, entry["msgstr"][1])):
+                found = (
+                    compiled.npgettext(context, msgid, plural, count)
+                    if context
+                    else compiled.ngettext(msgid, plural, count)
+                )
+                assert found == wanted, msgid
 
 
 def test_every_catalog_label_and_group_is_translated():

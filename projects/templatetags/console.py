@@ -11,11 +11,22 @@ from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from django.utils.timesince import timesince, timeuntil
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, npgettext_lazy, pgettext
 
 register = template.Library()
 
 JUST_NOW = timedelta(minutes=1)
+
+# Durations inside "%(time)s ago" and "in %(time)s": their own strings, since
+# some languages inflect them there (German: "vor 3 Tagen", "in 2 Monaten").
+DURATIONS = {
+    "year": npgettext_lazy("relative time", "%(num)d year", "%(num)d years", "num"),
+    "month": npgettext_lazy("relative time", "%(num)d month", "%(num)d months", "num"),
+    "week": npgettext_lazy("relative time", "%(num)d week", "%(num)d weeks", "num"),
+    "day": npgettext_lazy("relative time", "%(num)d day", "%(num)d days", "num"),
+    "hour": npgettext_lazy("relative time", "%(num)d hour", "%(num)d hours", "num"),
+    "minute": npgettext_lazy("relative time", "%(num)d minute", "%(num)d minutes", "num"),
+}
 
 
 def when_format() -> str:
@@ -42,5 +53,5 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     if abs(value - now) < JUST_NOW:
         return gettext("just now")
     if value < now:
-        return gettext("%(time)s ago") % {"time": timesince(value, now, depth=1)}
-    return gettext("in %(time)s") % {"time": timeuntil(value, now, depth=1)}
+        return gettext("%(time)s ago") % {"time": timesince(value, now, time_strings=DURATIONS, depth=1)}
+    return gettext("in %(time)s") % {"time": timeuntil(value, now, time_strings=DURATIONS, depth=1)}
