@@ -56,7 +56,7 @@ def facts(row) -> dict[str, str]:
     """The row's cells by column: {"Key": "cpk_…abcd", "Last used": "never", ...};
     "Description" is the line under the name."""
     found = {cell.attrs["data-label"]: cell.text() for cell in row.find_all("td") if cell.has("data-label")}
-    description = row.find("p", class_="key-description")
+    description = row.find("span", class_="description-text")
     found["Description"] = description.text() if description is not None else ""
     return found
 

@@ -58,7 +58,7 @@ def test_screenshots_desktop(desktop: Page):
         expect(key_row(page, name)).to_be_visible()
     shoot(page, "api-keys-tab.png")
 
-    key_row(page, "terraform-staging-runner").get_by_role("link", name="terraform-staging-runner").click()
+    key_row(page, "terraform-staging-runner").get_by_role("link", name="terraform-staging-runner", exact=True).click()
     expect(page.get_by_role("heading", name="History")).to_be_visible()
     shoot(page, "key-detail.png")
     page.goto("/projects/demo/api-keys/?status=all")
