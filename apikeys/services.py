@@ -143,8 +143,6 @@ def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_
 
 
 def _write(values: schema.KeyInput, project, user, key, ip_address, ticket, now: datetime) -> CreatedKey:
-    generated = tokens.generate()
-    pepper_version = tokens.current_pepper_version()
     try:
         with transaction.atomic():
             if ticket is not None and not CreationTicket.objects.consume(ticket, user=user, now=now):
@@ -163,22 +161,9 @@ def _write(values: schema.KeyInput, project, user, key, ip_address, ticket, now:
                 _check_acting_key(key)
             if _name_taken(project, values.name, now):
                 raise _name_taken_error()
-            api_key = ApiKey.objects.create(
-                public_id=generated.public_id,
-                secret_hash=tokens.hash_key(generated.raw, pepper_version),
-                pepper_version=pepper_version,
-                last4=tokens.last_four(generated.raw),
-                project=project,
-                name=values.name,
-                description=values.description,
-                tags=values.tags,
-                permissions=values.permissions,
-                expires_at=values.expires_at,
-                created_at=now,
-                created_by=user,
-                created_by_key=key,
+            created = insert_key(
+                values, project=project, created_by=user, created_by_key=key, ip_address=ip_address, now=now
             )
-            _audit(AuditEvent.Action.CREATED, api_key, user, key, ip_address, now)
     except IntegrityError:
         # Lost a race for the name with a parallel request.
         raise _name_taken_error() from None
@@ -187,6 +172,42 @@ def _write(values: schema.KeyInput, project, user, key, ip_address, ticket, now:
         # and the same request can be sent again.
         logger.exception("Creating an API key failed in the database; nothing was saved.")
         raise ApiKeyError(str(TEMPORARY_FAILURE), code="unavailable") from None
+    return created
+
+
+def insert_key(
+    values: schema.KeyInput,
+    *,
+    project: Project,
+    created_by: AbstractBaseUser | None = None,
+    created_by_key: ApiKey | None = None,
+    ip_address: str | None = None,
+    now: datetime,
+) -> CreatedKey:
+    """Write a key and its "created" audit event, as of `now`: a new secret, stored only as its keyed hash.
+
+    It checks nothing: the caller has validated and authorized `values`.
+    api_key_create does, under the project's lock; seed_demo does the same
+    checks for its one back-dated (expired) demo key.
+    """
+    generated = tokens.generate()
+    pepper_version = tokens.current_pepper_version()
+    api_key = ApiKey.objects.create(
+        public_id=generated.public_id,
+        secret_hash=tokens.hash_key(generated.raw, pepper_version),
+        pepper_version=pepper_version,
+        last4=tokens.last_four(generated.raw),
+        project=project,
+        name=values.name,
+        description=values.description,
+        tags=values.tags,
+        permissions=values.permissions,
+        expires_at=values.expires_at,
+        created_at=now,
+        created_by=created_by,
+        created_by_key=created_by_key,
+    )
+    _audit(AuditEvent.Action.CREATED, api_key, created_by, created_by_key, ip_address, now)
     return CreatedKey(api_key=api_key, secret=generated.raw)
 
 

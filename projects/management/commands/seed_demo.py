@@ -7,9 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from apikeys import schema, services, tokens
+from apikeys import schema, services
 from apikeys.errors import ApiKeyError
-from apikeys.models import ApiKey, AuditEvent
+from apikeys.models import ApiKey
 from projects import catalog
 from projects.models import Membership, Project
 from projects.roles import default_role
@@ -275,9 +275,10 @@ class Command(BaseCommand):
         """The expired key: written as api_key_create would have written it EXPIRED_KEY_LIFETIME ago.
 
         The service refuses an expiry in the past, and a key cannot be changed
-        after its creation, so this one key is inserted directly: the same
-        checks (values, permissions the creator holds), a real keyed hash of a
-        fresh secret that is then discarded, and its audit event.
+        after its creation, so this one key is written with
+        services.insert_key after the same checks (values, permissions the
+        creator holds): a real keyed hash of a fresh secret that is then
+        discarded, and its audit event.
         """
         created_at = now + spec.expires_in - EXPIRED_KEY_LIFETIME
         values = schema.parse(
@@ -290,27 +291,5 @@ class Command(BaseCommand):
         )
         if not_held := set(values.permissions) - services.grantable_permissions(user=user, project=project):
             raise CommandError(f"Demo key {spec.name}: {user} does not hold {', '.join(sorted(not_held))}.")
-        generated = tokens.generate()
-        pepper_version = tokens.current_pepper_version()
-        api_key = ApiKey.objects.create(
-            public_id=generated.public_id,
-            secret_hash=tokens.hash_key(generated.raw, pepper_version),
-            pepper_version=pepper_version,
-            last4=tokens.last_four(generated.raw),
-            project=project,
-            name=values.name,
-            description=values.description,
-            tags=values.tags,
-            permissions=values.permissions,
-            expires_at=values.expires_at,
-            created_at=created_at,
-            created_by=user,
-        )
-        AuditEvent.objects.create(
-            action=AuditEvent.Action.CREATED,
-            at=created_at,
-            project=project,
-            api_key=api_key,
-            actor_user=user,
-            actor_label=user.get_username(),
-        )
+        # The secret is dropped at once: nobody ever sees it.
+        services.insert_key(values, project=project, created_by=user, now=created_at)
