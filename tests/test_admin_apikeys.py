@@ -368,9 +368,9 @@ def test_view_once_page_has_a_copy_button_for_the_secret(admin_client, project):
     assert page.by_id("copy-status").attrs["role"] == "status"
     # The admin's CSP runs no inline script: the handler is a static file of ours.
     scripts = [script.attrs["src"] for script in page.find_all("script") if script.has("src")]
-    assert "/static/js/admin-copy.js" in scripts
+    assert "/static/js/copy.js" in scripts
     assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"]
-    handler = finders.find("js/admin-copy.js")
+    handler = finders.find("js/copy.js")
     assert handler is not None
     assert "button.dataset.copyTarget" in Path(handler).read_text()
 

@@ -100,32 +100,4 @@
     if (element.tabIndex < 0 && !element.hasAttribute("tabindex")) element.setAttribute("tabindex", "-1");
     return element;
   }
-
-  // -- Copy buttons on the view-once page --
-  document.addEventListener("click", function (event) {
-    const button = event.target.closest("[data-copy-target]");
-    if (!button) return;
-    const field = document.getElementById(button.dataset.copyTarget);
-    const status = document.getElementById("copy-status");
-    // The label to go back to, read once: a second click within the two
-    // seconds must not make "Copied" the label for good.
-    if (!button.dataset.label) button.dataset.label = button.textContent;
-    const done = function () {
-      button.textContent = button.dataset.copiedText || "Copied";
-      if (status) status.textContent = button.dataset.copiedText || "Copied";
-      clearTimeout(button.copyTimer);
-      button.copyTimer = setTimeout(function () { button.textContent = button.dataset.label; }, 2000);
-    };
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(field.value).then(done, function () {
-        field.select();
-        document.execCommand("copy");
-        done();
-      });
-    } else {
-      field.select();
-      document.execCommand("copy");
-      done();
-    }
-  });
 })();

@@ -1,6 +1,7 @@
-// The admin's view-once page: a button with data-copy-target copies the
-// value of the field with that id and says so in #copy-status. A static
-// file, as the admin's Content-Security-Policy allows no inline script.
+// Copy buttons (the console's and the admin's view-once pages): a button with
+// data-copy-target copies the value of the field with that id and says so in
+// #copy-status. A static file: both pages' Content-Security-Policy allows no
+// inline script.
 (function () {
   "use strict";
 
@@ -11,12 +12,14 @@
     if (!field) return;
     const status = document.getElementById("copy-status");
     const copied = button.dataset.copiedText || "Copied";
-    // The label before the first click: a second click within 2 s must not keep "Copied".
+    // The label to go back to, read once: a second click within the two
+    // seconds must not make "Copied" the label for good.
     if (!button.dataset.label) button.dataset.label = button.textContent;
     const done = function () {
       button.textContent = copied;
       if (status) status.textContent = copied;
-      setTimeout(function () { button.textContent = button.dataset.label; }, 2000);
+      clearTimeout(button.copyTimer);
+      button.copyTimer = setTimeout(function () { button.textContent = button.dataset.label; }, 2000);
     };
     const fallback = function () {
       field.select();
