@@ -197,13 +197,13 @@ class ApiKey(models.Model):
     def compact_permissions(self):
         return catalog.compact(self.permissions)
 
-    def active_descendants(self, now=None) -> list["ApiKey"]:
-        """The keys this key created over the API, every generation, that still work:
-        what revoking it revokes too (services.api_key_revoke)."""
-        now = now or timezone.now()
+    def unrevoked_descendants(self) -> list["ApiKey"]:
+        """The keys this key created over the API, every generation, not yet
+        revoked: what revoking it revokes too (services.api_key_revoke), in
+        generation order."""
         found, parents = [], [self.pk]
         while parents:
-            children = list(ApiKey.objects.filter(created_by_key_id__in=parents).active(now).order_by("name"))
+            children = list(ApiKey.objects.filter(created_by_key_id__in=parents, revoked_at__isnull=True))
             found += children
             parents = [child.pk for child in children]
         return found

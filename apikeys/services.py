@@ -245,15 +245,12 @@ def api_key_revoke(
         )
         if changed:
             _audit(AuditEvent.Action.REVOKED, api_key, revoked_by, revoked_by_key, ip_address, now)
-            parents = [api_key.pk]
-            while parents:
-                children = list(ApiKey.objects.filter(created_by_key_id__in=parents, revoked_at__isnull=True))
-                ApiKey.objects.filter(pk__in=[c.pk for c in children], revoked_at__isnull=True).update(
-                    revoked_at=now, revoked_by=revoked_by, revoked_by_key=revoked_by_key
-                )
-                for child in children:
-                    _audit(AuditEvent.Action.REVOKED, child, revoked_by, revoked_by_key, ip_address, now)
-                parents = [c.pk for c in children]
+            descendants = api_key.unrevoked_descendants()
+            ApiKey.objects.filter(pk__in=[d.pk for d in descendants], revoked_at__isnull=True).update(
+                revoked_at=now, revoked_by=revoked_by, revoked_by_key=revoked_by_key
+            )
+            for descendant in descendants:
+                _audit(AuditEvent.Action.REVOKED, descendant, revoked_by, revoked_by_key, ip_address, now)
     if changed:
         api_key.revoked_at, api_key.revoked_by, api_key.revoked_by_key = now, revoked_by, revoked_by_key
     else:

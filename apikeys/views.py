@@ -219,7 +219,9 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     context.update(api_key=api_key, can_manage=True, creation_disabled_reason=services.creation_disabled_reason())
 
     if request.method != "POST":
-        context["revoked_too"] = api_key.active_descendants()
+        # The keys revoked with it that still work: what stops working too.
+        now = timezone.now()
+        context["revoked_too"] = [key for key in api_key.unrevoked_descendants() if not key.is_expired(now)]
         template = "apikeys/_revoke_dialog.html" if request.htmx else "apikeys/key_revoke.html"
         return render(request, template, context)
 
