@@ -276,12 +276,7 @@ class ApiKeyCreateForm(KeyValuesForm):
                 "The expiration date can be at most %(latest)s: a key may live at most %(days)s days.",
                 cap,
             ) % {"latest": when(end_of_day(self.expires_on_max)), "days": cap}
-        # The schema's words for its own bound.
-        return ngettext(
-            "The expiration date can be at most %(years)s year from now.",
-            "The expiration date can be at most %(years)s years from now.",
-            schema.MAX_EXPIRY_YEARS,
-        ) % {"years": schema.MAX_EXPIRY_YEARS}
+        return schema.too_far_message()
 
     def expiry_text(self, choice: str | None, day: date | None = None) -> str:
         """What the page says a choice means: "Expires on …" or "Never expires"."""

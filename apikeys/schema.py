@@ -170,6 +170,15 @@ def expiry_from_text(raw: str) -> datetime:
     return parsed
 
 
+def too_far_message() -> str:
+    """What is said of an expiry beyond MAX_EXPIRY (here, and by the console's date picker)."""
+    return ngettext(
+        "The expiration date can be at most %(years)s year from now.",
+        "The expiration date can be at most %(years)s years from now.",
+        MAX_EXPIRY_YEARS,
+    ) % {"years": MAX_EXPIRY_YEARS}
+
+
 def clean_expires_at(expires_at: datetime | None, now: datetime) -> datetime | None:
     """The expiry in UTC: aware, in the future, at most MAX_EXPIRY_YEARS away (None: no expiry)."""
     if expires_at is None:
@@ -185,15 +194,7 @@ def clean_expires_at(expires_at: datetime | None, now: datetime) -> datetime | N
     if expires_at > now + MAX_EXPIRY:
         # Beyond this, dates stop rendering in some time zones (year 9999 in
         # UTC+14 is year 10000) and lifetimes stop being arithmetic.
-        raise ApiKeyError(
-            ngettext(
-                "The expiration date can be at most %(years)s year from now.",
-                "The expiration date can be at most %(years)s years from now.",
-                MAX_EXPIRY_YEARS,
-            )
-            % {"years": MAX_EXPIRY_YEARS},
-            field="expires_at",
-        )
+        raise ApiKeyError(too_far_message(), field="expires_at")
     if expires_at <= now:
         raise ApiKeyError(gettext("The expiration date must be in the future."), field="expires_at")
     return expires_at
