@@ -185,16 +185,20 @@ class CompactLabel:
     danger: str | None = None
 
 
+# Each matrix resource's cells, by the resource's identity (it is a lazy
+# translation: compared by identity, as in grouped()).
+_RESOURCE_CELLS: dict[int, list[CatalogPermission]] = {}
+for _entry in CATALOG:
+    if _entry.resource is not None:
+        _RESOURCE_CELLS.setdefault(id(_entry.resource), []).append(_entry)
+
+
 def compact(codenames) -> list[CompactLabel]:
     """The permissions as short labels, in catalog order: a resource's actions
     share one label ("Clusters: create, view"; "SSH keys: all"), the others
     keep their own. Dangerous ones carry their reason."""
     wanted = set(codenames)
     labels: list[CompactLabel] = []
-    resources: dict[int, list[CatalogPermission]] = {}
-    for entry in CATALOG:
-        if entry.resource is not None:
-            resources.setdefault(id(entry.resource), []).append(entry)
     done: set[int] = set()
     for entry in CATALOG:
         if entry.codename not in wanted:
@@ -205,7 +209,7 @@ def compact(codenames) -> list[CompactLabel]:
         if id(entry.resource) in done:
             continue
         done.add(id(entry.resource))
-        cells = resources[id(entry.resource)]
+        cells = _RESOURCE_CELLS[id(entry.resource)]
         held = [cell for cell in cells if cell.codename in wanted]
         if len(held) == len(cells) and len(cells) > 1:
             actions = gettext("all")
