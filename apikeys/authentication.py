@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apikeys import tokens
 from apikeys.models import ApiKey, Status
+from config.db import fetch_one
 from projects.models import Project
 
 
@@ -88,9 +89,7 @@ class KeyLookup:
     build: Callable[[tuple], ApiKey]  # a row -> the key, its project attached
 
     def fetch(self, public_id: str) -> tuple | None:
-        with connections[self.alias].cursor() as cursor:
-            cursor.execute(self.sql, [public_id])
-            return cursor.fetchone()
+        return fetch_one(self.alias, self.sql, [public_id])
 
 
 def compile_key_lookup(alias: str) -> KeyLookup:

@@ -5,17 +5,15 @@ developer would never see what users see for "no such project". The console's
 own 404s (loaders such as get_project_or_404) get the page Django renders with
 DEBUG off: the URLconf's 404 handler, so one template serves both. Unmatched
 URLs never reach a view and keep Django's technical page with DEBUG on (it
-lists the URL patterns). The JSON API answers its own JSON 404s, and the admin
-keeps Django's behaviour.
+lists the URL patterns). The JSON API answers its own JSON 404s (it skips this
+middleware anyway, config/lean.py), and the admin keeps Django's behaviour.
 """
-
-import re
 
 from django.conf import settings
 from django.http import Http404
 from django.urls import get_resolver, get_urlconf
 
-_API_PATH = re.compile(r"^/api(?:/|$)")  # as config.urls' catch-all for the API
+from config.lean import is_api
 
 
 class ConsoleNotFoundMiddleware:
@@ -29,7 +27,7 @@ class ConsoleNotFoundMiddleware:
         if not isinstance(exception, Http404):
             return None
         path = request.path_info
-        if _API_PATH.match(path) or path.startswith(f"/{settings.ADMIN_URL}"):
+        if is_api(path) or path.startswith(f"/{settings.ADMIN_URL}"):
             return None
         handler = get_resolver(get_urlconf()).resolve_error_handler(404)
         return handler(request, exception=exception)

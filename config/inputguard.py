@@ -15,8 +15,11 @@ Rather than teach every view, this middleware answers 400 for:
   cookies with other controls, and Python decodes quoted cookies' octal
   escapes such as "\\000" into NUL, which the session backend would query
   with). Bytes 0x80-0xff stay allowed: they are UTF-8 text in latin-1 clothes;
-- under /api/, a Host that ALLOWED_HOSTS refuses (Django would answer with an
-  HTML page; API clients get JSON).
+- under /api/, a Host that ALLOWED_HOSTS refuses: the API skips
+  CommonMiddleware, which checks it for the console (config/lean.py), and
+  API clients get JSON rather than Django's HTML page. /healthz answers
+  whatever the Host: load balancers probe a node by its address, and the
+  answer names no host and holds nothing but "ok".
 
 The values the admin's own pages use without a form (selected action ids,
 add-form prefills, `_to_field`, the date hierarchy) are the admin site's to
@@ -35,8 +38,8 @@ from django.core.exceptions import DisallowedHost, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 
 from apikeys.jsonapi import error_response
+from config.lean import is_api
 
-API_PREFIX = "/api/"
 URL_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 QUERY_VALUE_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 HEADER_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
@@ -53,8 +56,33 @@ class InputGuardMiddleware:
         return self.get_response(request)
 
     def _problem(self, request: HttpRequest) -> str | None:
+        # Every API call passes here: each check first looks at everything at
+        # once, and only a request that fails it pays for finding the culprit.
         if URL_FORBIDDEN.search(request.path):
             return "The URL contains a character that is not allowed."
+        if request.META.get("QUERY_STRING") and (problem := self._query_problem(request)):
+            return problem
+        headers = [
+            value
+            for key, value in request.META.items()
+            if (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
+        ]
+        if HEADER_FORBIDDEN.search(" ".join(headers)):
+            return self._header_problem(request)
+        # Cookie values are decoded (quoted octal escapes), so they are checked after parsing.
+        if "HTTP_COOKIE" in request.META:
+            for name, value in request.COOKIES.items():
+                if HEADER_FORBIDDEN.search(name) or HEADER_FORBIDDEN.search(value):
+                    return "A cookie contains a character that is not allowed."
+        if is_api(request.path_info):
+            try:
+                request.get_host()
+            except DisallowedHost:
+                return "The Host header names a host this server does not serve."
+        return None
+
+    @staticmethod
+    def _query_problem(request: HttpRequest) -> str | None:
         try:
             query = request.GET
         except TooManyFieldsSent:
@@ -62,29 +90,21 @@ class InputGuardMiddleware:
         for name, values in query.lists():
             if URL_FORBIDDEN.search(name) or any(QUERY_VALUE_FORBIDDEN.search(value) for value in values):
                 return "The query string contains a character that is not allowed."
+        return None
+
+    @staticmethod
+    def _header_problem(request: HttpRequest) -> str:
         for key, value in request.META.items():
             is_header = (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
             if is_header and HEADER_FORBIDDEN.search(value):
-                header = key.removeprefix("HTTP_").replace("_", "-").title()
-                return f"The {header} header contains a character that is not allowed."
-        for name, value in request.COOKIES.items():
-            if HEADER_FORBIDDEN.search(name) or HEADER_FORBIDDEN.search(value):
-                return "A cookie contains a character that is not allowed."
-        if is_api(request):
-            try:
-                request.get_host()
-            except DisallowedHost:
-                return "The Host header names a host this server does not serve."
-        return None
-
-
-def is_api(request: HttpRequest) -> bool:
-    return request.path_info.startswith(API_PREFIX) or request.path_info == API_PREFIX.rstrip("/")
+                name = key.removeprefix("HTTP_").replace("_", "-").title()
+                return f"The {name} header contains a character that is not allowed."
+        return "A header contains a character that is not allowed."
 
 
 def refuse(request: HttpRequest, detail: str) -> HttpResponse:
     """A 400 that reads nothing more from the request (no session, no template); the
     request log and django.request already write one line each about it."""
-    if is_api(request):
+    if is_api(request.path_info):
         return error_response(400, "bad_request", detail)
     return HttpResponse(f"Bad request. {detail}\n", status=400, content_type="text/plain; charset=utf-8")

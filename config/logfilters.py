@@ -52,16 +52,20 @@ def scrub(record: logging.LogRecord) -> None:
         record.exc_text = escape_controls(redact(record.exc_text), keep="\n")
     if record.stack_info:
         record.stack_info = escape_controls(redact(record.stack_info), keep="\n")
+    record.scrubbed = True
 
 
 class RedactSecretsFilter(logging.Filter):
     """`scrub` on a handler, for records made without the record factory below.
 
     `logging.makeLogRecord` and a `LogRecord` built by hand skip the factory.
+    A record the factory scrubbed is not scrubbed twice: the request log
+    writes one line per API call, so scrubbing is on the hot path.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        scrub(record)
+        if not getattr(record, "scrubbed", False):
+            scrub(record)
         return True
 
 

@@ -78,6 +78,9 @@ MIDDLEWARE = [
     # cookies, before the session, a view or a query sees them.
     "config.inputguard.InputGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # /api/… and /healthz go from here straight to their view: everything
+    # below is the console's (sessions, messages, language, CSRF, CSP nonces).
+    "config.lean.LeanPathMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -120,7 +123,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        conn_health_checks=True,
+        # Off: a `SELECT 1` round trip before every request's first query. The
+        # key lookup and /healthz reconnect by themselves (config/db.py).
+        conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", False),
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

@@ -11,6 +11,11 @@ from config import health
 urlpatterns = [
     # Health check for load balancers: no session, no log-in.
     path("healthz", health.healthz, name="healthz"),
+    # Programmatic API, right after: every key check resolves its URL, and
+    # Django tries the patterns in order (none of the others start with api).
+    path("api/v1/", include("apikeys.api_urls")),
+    # Anything else under /api/ (an unknown path, a slug the routes refuse): a JSON 404.
+    re_path(r"^api(?:/|$)", api.not_found),
     # Log-in and log-out (URL names "login" and "logout")
     path("accounts/", include("accounts.urls")),
     # Language switcher: django.conf.urls.i18n's one view, open to logged-out
@@ -20,9 +25,5 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False)),
     path("projects/", include("projects.urls")),
     path("projects/<slug:slug>/api-keys/", include("apikeys.urls")),
-    # Programmatic API
-    path("api/v1/", include("apikeys.api_urls")),
-    # Anything else under /api/ (an unknown path, a slug the routes refuse): a JSON 404.
-    re_path(r"^api(?:/|$)", api.not_found),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

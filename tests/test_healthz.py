@@ -63,14 +63,17 @@ def test_it_is_not_redirected_to_https(client, settings):
 
 
 def test_it_reports_503_when_the_database_is_down(client, monkeypatch):
-    class BrokenConnection:
-        def cursor(self):
-            raise OperationalError("connection refused")
+    attempts = []
 
-    monkeypatch.setattr("config.health.connection", BrokenConnection())
+    def refused(connection, sql, params):
+        attempts.append(sql)
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("config.db._fetch_one", refused)
 
     response = client.get("/healthz")
 
     assert response.status_code == 503
     assert response.json()["status"] == "error"
     assert "connection refused" not in response.content.decode()
+    assert 1 <= len(attempts) <= 2  # at most one retry, on a new connection
