@@ -61,15 +61,18 @@ def key_list(request: HttpRequest, slug: str):
     status = status if status in dict(STATUS_FILTERS) else CURRENT
     q = request.GET.get("q", "").strip()[:100]
     keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key", "revoked_by")
-    hidden = 0
+    hidden, counted = 0, None
     if status == CURRENT and not q:
         now = timezone.now()
-        hidden = keys.inactive(now).count()
+        counted, hidden = keys.count_active_and_inactive(now)
         keys = keys.active(now)
     elif status not in (CURRENT, ALL):
         keys = keys.with_status(status)
     keys = keys.search(q)
-    page = Paginator(keys, per_page=settings.API_KEYS_PER_PAGE).get_page(request.GET.get("page"))
+    paginator = Paginator(keys, per_page=settings.API_KEYS_PER_PAGE)
+    if counted is not None:
+        paginator.count = counted  # a cached property: counted above, with the hidden ones
+    page = paginator.get_page(request.GET.get("page"))
     context = _tabs(request, project)
     context.update(
         page=page,

@@ -596,6 +596,26 @@ def test_list_query_count_does_not_grow_with_the_number_of_keys(client, project,
     assert len(many.captured_queries) == len(few.captured_queries), [q["sql"] for q in many.captured_queries]
 
 
+def test_the_default_view_counts_shown_and_hidden_keys_in_one_query(client, project, admin_user, member_user):
+    for n in range(26):
+        key = ApiKeyFactory(project=project, name=f"key {n}", created_by=admin_user if n % 2 else member_user)
+        if n < 6:
+            services.api_key_revoke(api_key=key, revoked_by=admin_user)
+    for n in range(4):
+        expired_api_key(project=project, name=f"expired {n}")
+    client.force_login(admin_user)
+    client.get(list_url(project))  # warm up: session, content types
+
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(list_url(project))
+
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(" in q["sql"]]
+    assert len(counts) == 1, counts
+    # Session, user, project, the user's permissions in it (two), the counts, the page.
+    assert len(queries.captured_queries) == 7, [q["sql"] for q in queries.captured_queries]
+    assert "20 keys" in page.text and "10 revoked or expired keys hidden" in page.text
+
+
 # -- the deprecation switch ----------------------------------------------------------------
 
 

@@ -6,12 +6,17 @@ beside it ("just now", "3 hours ago", "in 6 days").
 """
 
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django import template
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 from django.utils.timesince import timesince, timeuntil
-from django.utils.translation import gettext, npgettext_lazy, pgettext
+from django.utils.translation import get_language, gettext, npgettext_lazy, pgettext
+
+from projects import catalog
 
 register = template.Library()
 
@@ -55,3 +60,31 @@ def relative(value: datetime | None, now: datetime | None = None) -> str:
     if value < now:
         return gettext("%(time)s ago") % {"time": timesince(value, now, time_strings=DURATIONS, depth=1)}
     return gettext("in %(time)s") % {"time": timeuntil(value, now, time_strings=DURATIONS, depth=1)}
+
+
+@register.simple_tag
+def permission_labels(codenames) -> SafeString:
+    """A key's permissions as one line: "8 permissions · 2 dangerous: Clusters: create, view, …".
+
+    Each resource's actions share a label (catalog.compact); a dangerous one
+    is flagged and says why on hover. The key table shows this for every key
+    on the page, and keys share their permission sets far more often than
+    not, so each set is rendered once per language (the catalog never changes
+    while the process runs).
+    """
+    return _permission_labels(frozenset(codenames), get_language())
+
+
+@lru_cache(maxsize=1024)
+def _permission_labels(codenames: frozenset[str], language: str) -> SafeString:
+    labels = format_html_join(
+        ", ",
+        '<span class="perm{}"{}>{}</span>',
+        (
+            (" perm-danger", format_html(' title="{}"', label.danger), label.text)
+            if label.danger
+            else ("", "", label.text)
+            for label in catalog.compact(codenames)
+        ),
+    )
+    return format_html('<strong class="perm-summary">{}:</strong> {}', catalog.summary(codenames), labels)
