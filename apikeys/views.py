@@ -27,9 +27,28 @@ CREATE = catalog.perm(catalog.CREATE_API_KEYS)
 READ = catalog.perm(catalog.READ_API_KEYS)
 
 
+def key_row_words() -> dict[str, str]:
+    """What every row of the key table repeats (templates/apikeys/_key_row.html),
+    translated once per page rather than once per row."""
+    return {
+        "copy": gettext("Create a new key with these permissions"),
+        "revoke": gettext("Revoke"),
+        "status": gettext("Status"),
+        "permissions": gettext("Permissions"),
+        "key": gettext("Key"),
+        "expires": gettext("Expires"),
+        "last_used": gettext("Last used"),
+        "created": gettext("Created"),
+        "never": gettext("never"),
+    }
+
+
 def _tabs(request: HttpRequest, project: Project) -> dict:
-    """The tab bar's context, and the link each key row offers to create a key like it."""
-    return project_tabs(request, project, "api_keys") | {"create_url": reverse("apikeys:create", args=[project.slug])}
+    """The tab bar's context, and what each key row needs besides its key."""
+    return project_tabs(request, project, "api_keys") | {
+        "create_url": reverse("apikeys:create", args=[project.slug]),
+        "row_words": key_row_words(),
+    }
 
 
 def _load_project_for_listing(request: HttpRequest, slug: str) -> tuple[Project, bool]:
