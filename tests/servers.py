@@ -34,3 +34,44 @@ def start_runserver(port: int, env: dict, log: Path, timeout: float = 60) -> sub
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
             return process
         time.sleep(0.1)
+
+
+def spawn_gunicorn(port: int, env: dict, log: Path) -> subprocess.Popen:
+    """`make serve`'s server (gunicorn, config/gunicorn.conf.py) on 127.0.0.1:`port`; output into `log`.
+
+    Returns at once: wait for it with `wait_until_accepting`, so that several
+    servers can boot side by side.
+    """
+    with log.open("w") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py", "config.wsgi"],
+            cwd=ROOT,
+            env={**env, "HOST": "127.0.0.1", "PORT": str(port)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_until_accepting(process: subprocess.Popen, port: int, log: Path, timeout: float = 60) -> None:
+    """Until something accepts connections on `port`; fails (and kills `process`) if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError(f"server on port {port} did not start:\n{log.read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.1)
+
+
+def stop_servers(*processes: subprocess.Popen, timeout: float = 15) -> None:
+    """SIGTERM to all at once (gunicorn's graceful stop), then SIGKILL whichever still runs after `timeout` s."""
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
