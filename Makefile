@@ -13,7 +13,7 @@ PORT ?= 8000
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast lint lock lock-upgrade lock-check serve bench bench-refusals \
+.PHONY: run test test-fast lint lock lock-upgrade lock-check serve bench bench-refusals profile \
 	install install-dev clean check messages screenshots
 
 $(BIN)/python:
@@ -50,6 +50,8 @@ run: $(RUNTIME_STAMP)
 test test-fast: export DJANGO_SECRET_KEY ?= test-only-secret-key-not-for-deployment
 test test-fast: export API_KEY_PEPPERS ?= t2:test-only-pepper-version-two,t1:test-only-pepper-version-one
 test test-fast: export DJANGO_SECURE ?= 0
+# The SQLite run has no Redis: its servers count failures per process, on purpose.
+test test-fast: export ALLOW_PROCESS_LOCAL_CACHE ?= 1
 test: $(DEV_STAMP) $(if $(NPM),$(NODE_STAMP))
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
@@ -105,9 +107,23 @@ serve: $(RUNTIME_STAMP)
 	$(BIN)/python manage.py check --deploy --fail-level WARNING
 	exec $(BIN)/gunicorn -c config/gunicorn.conf.py config.wsgi
 
-# Benchmarks (needs wrk); writes docs/benchmarks.md.
-bench: $(RUNTIME_STAMP)
-	$(BIN)/python benchmarks/run.py
+# Benchmarks (needs wrk), on SQLite and PostgreSQL (BENCH_DATABASES): our API
+# against a bare Django view (benchmarks/bare) and djangorestframework-api-key
+# (benchmarks/peer, installed into the throwaway build/bench-peer-venv), all
+# under gunicorn as `serve` starts them; the refusal paths, the API Keys tab,
+# key creation, and bench-refusals' tables. Writes BENCH_REPORT (default
+# docs/benchmarks.md). BENCH_ROUNDS=3 BENCH_DURATION=10s by default. Uses the
+# test factories (section d). Where the time goes: `make profile`.
+bench: $(DEV_STAMP)
+	$(BIN)/python -m benchmarks.run
+
+# cProfile of our app under load (one gunicorn worker, deployed settings, wrk)
+# for whoami and healthz on SQLite and PostgreSQL: writes
+# docs/profile/<path>-<database>-$(PROFILE_LABEL).txt, so
+# `make profile PROFILE_LABEL=before` and `PROFILE_LABEL=after` sit side by side.
+PROFILE_LABEL ?= current
+profile: $(RUNTIME_STAMP)
+	PROFILE_LABEL=$(PROFILE_LABEL) $(BIN)/python -m benchmarks.profiling
 
 # Server-side cost of each way a key is refused (in-process, PostgreSQL by
 # default): prints the table kept in docs/benchmarks.md. Uses the test factories.

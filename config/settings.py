@@ -143,6 +143,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")
+# Failure limits live in the cache. Each process's own memory would multiply
+# every limit by workers × hosts, so a deployment (DEBUG off) needs Redis
+# unless it says it is a single process.
+ALLOW_PROCESS_LOCAL_CACHE = env_bool("ALLOW_PROCESS_LOCAL_CACHE", False)
+if not REDIS_URL and not DEBUG and not ALLOW_PROCESS_LOCAL_CACHE:
+    sys.exit(
+        "Configuration error: REDIS_URL is not set. Set it to the Redis every worker and host "
+        "shares (redis://host:6379/0), or ALLOW_PROCESS_LOCAL_CACHE=1 if this deployment is one process."
+    )
 if REDIS_URL:
     CACHES = {
         "default": {

@@ -116,6 +116,32 @@ def test_malformed_peppers_stop_with_one_line(peppers):
     assert "API_KEY_PEPPERS" in lines[0]
 
 
+def test_a_deployment_without_redis_stops_with_one_line():
+    # Failure limits in each process's memory would multiply by workers and hosts.
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, ALLOW_PROCESS_LOCAL_CACHE="")
+
+    assert result.returncode != 0
+    lines = output_lines(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(lines) == 1
+    assert "REDIS_URL" in lines[0] and "ALLOW_PROCESS_LOCAL_CACHE=1" in lines[0]
+
+
+def test_a_single_process_deployment_may_say_so_instead_of_redis():
+    names = ["CACHES"]
+    local = real_settings(names, DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, ALLOW_PROCESS_LOCAL_CACHE="1")
+    shared = real_settings(
+        names,
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+        ALLOW_PROCESS_LOCAL_CACHE="",
+        REDIS_URL="redis://127.0.0.1:6379/9",
+    )
+
+    assert local["CACHES"]["default"]["BACKEND"].endswith("LocMemCache")
+    assert shared["CACHES"]["default"]["BACKEND"].endswith("RedisCache")
+
+
 def test_debug_mode_starts_without_secrets():
     result = manage("check", DJANGO_DEBUG="1")
 
