@@ -14,7 +14,8 @@ import time
 import unicodedata
 
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.utils.translation import gettext
 
 from config.http import client_ip
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 def record(key: str, window_seconds: int) -> int:
     """Count one more failure under `key`; returns the count in this window (0 if the cache is down)."""
     try:
+        if isinstance(backend := caches["default"], RedisCache):
+            return _record_in_redis(backend, key, window_seconds)
         cache.add(key, 0, timeout=window_seconds)
         try:
             return cache.incr(key)
@@ -34,6 +37,23 @@ def record(key: str, window_seconds: int) -> int:
     except Exception:  # noqa: BLE001 - any cache failure
         logger.exception("Rate limiter unavailable: failures are not being counted.")
         return 0
+
+
+def _record_in_redis(backend: RedisCache, key: str, window_seconds: int) -> int:
+    """add() and incr() in one round trip: every refused API call and log-in pays for it.
+
+    One MULTI/EXEC transaction: the window's counter is created with its
+    expiry if missing, then incremented, so a window can neither end between
+    the two nor leave a counter without expiry. The key and the stored value
+    are what Django's RedisCache uses (integers are stored unpickled), so
+    `current()` and `reset()` read and clear the same counter.
+    """
+    redis_key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(redis_key, write=True)
+    with client.pipeline(transaction=True) as pipeline:
+        pipeline.set(redis_key, 0, ex=window_seconds, nx=True)
+        pipeline.incr(redis_key)
+        return pipeline.execute()[1]
 
 
 def current(*keys: str) -> dict[str, int]:

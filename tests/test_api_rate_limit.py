@@ -6,7 +6,9 @@ See the README, "Using a key", and API_AUTH_FAILURE_* under "Settings".
 import time
 
 import pytest
-from django.core.cache import cache
+import redis
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 
 from apikeys import tokens
 from config import ratelimit
@@ -273,3 +275,34 @@ def test_a_zone_id_in_forwarded_for_is_stored_without_it(client, project, settin
 
     assert response.status_code == 201, response.content
     assert AuditEvent.objects.get(api_key__name="zoned").ip_address == "2001:db8::1"
+
+
+# -- the counter in Redis ----------------------------------------------------------------
+
+
+redis_only = pytest.mark.skipif(
+    not isinstance(caches["default"], RedisCache), reason="the one-round-trip counter is Redis's (REDIS_URL)"
+)
+
+
+@redis_only
+def test_a_failure_costs_one_redis_round_trip_and_its_window_expires(client, monkeypatch):
+    sends = []
+    original = redis.connection.AbstractConnection.send_packed_command
+
+    def counting(self, command, check_health=True):
+        sends.append(command)
+        return original(self, command, check_health)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+
+    assert fail(client).status_code == 401
+    assert fail(client).status_code == 401
+
+    assert len(sends) == 2  # one per refused request: create-with-expiry and increment together
+    monkeypatch.undo()
+    backend = caches["default"]
+    redis_key = backend.make_and_validate_key(counter("127.0.0.1"))
+    client_ = backend._cache.get_client(redis_key)
+    assert cache.get(counter("127.0.0.1")) == 2
+    assert 0 < client_.ttl(redis_key) <= 60
