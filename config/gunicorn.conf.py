@@ -6,6 +6,8 @@ Run: gunicorn -c config/gunicorn.conf.py config.wsgi
 import multiprocessing
 import os
 
+from gunicorn.glogging import Logger
+
 from config.logfilters import install_record_factory, logging_config
 
 # gunicorn logs before it loads the application (whose settings install the
@@ -37,3 +39,18 @@ control_socket_disable = True
 # The application's own logging configuration (settings.LOGGING), with
 # gunicorn's loggers added.
 logconfig_dict = logging_config(os.environ.get("LOG_LEVEL", "INFO"), gunicorn_access_log=bool(accesslog))
+
+
+class AccessLineOnlyWhenAsked(Logger):
+    """gunicorn's logger, which builds an access line only when GUNICORN_ACCESS_LOG asks for one.
+
+    With `logconfig_dict` set, gunicorn formats the line for every request and
+    only then lets the log level drop it: work on every API call for nothing.
+    """
+
+    def access(self, resp, req, environ, request_time):
+        if self.cfg.accesslog:
+            super().access(resp, req, environ, request_time)
+
+
+logger_class = AccessLineOnlyWhenAsked

@@ -12,9 +12,11 @@ import json
 import logging
 import os
 import re
+import runpy
 import socket
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from unittest import mock
 
@@ -24,7 +26,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.utils.log import AdminEmailHandler
 
 from apikeys import tokens
-from tests.servers import free_port, start_runserver
+from tests.servers import free_port, spawn_gunicorn, start_runserver, stop_servers, wait_until_accepting
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -308,3 +310,42 @@ def test_dev_server_writes_one_line_per_request_and_no_raw_control_character(tmp
     assert re.search(r" console\.request GET /café 404 [\d.]+ms key=- user=-$", request_lines[-1]), output
     assert not RAW_CONTROL.search(output), output
     assert not any(line.startswith(FORGED[:10]) for line in lines), output
+
+
+@pytest.mark.slow  # two gunicorn servers
+@pytest.mark.parametrize("access_log", ["", "-"], ids=["without GUNICORN_ACCESS_LOG", "with GUNICORN_ACCESS_LOG=-"])
+def test_gunicorn_writes_an_access_line_only_when_asked(tmp_path, access_log):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "API_KEY", "REDIS_URL", "GUNICORN_"))}
+    env.update(
+        DJANGO_SECRET_KEY="logging-test-secret-key-not-for-deployment-0123456789",
+        API_KEY_PEPPERS="l1:logging-test-pepper-not-for-deployment",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        DJANGO_SECURE="0",
+        ALLOW_PROCESS_LOCAL_CACHE="1",
+        WEB_CONCURRENCY="1",
+        GUNICORN_ACCESS_LOG=access_log,
+    )
+    port, log = free_port(), tmp_path / "gunicorn.log"
+    server = spawn_gunicorn(port, env, log)
+    try:
+        wait_until_accepting(server, port, log)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz?probe=access-line", timeout=10) as response:
+            assert response.status == 200
+    finally:
+        stop_servers(server)
+
+    access_lines = [line for line in log.read_text().splitlines() if '"GET /healthz?probe=access-line' in line]
+    assert len(access_lines) == (1 if access_log else 0), log.read_text()
+
+
+def test_gunicorn_builds_no_access_line_that_nobody_asked_for():
+    # gunicorn formats the line for every request when logconfig_dict is set,
+    # then drops it by level: our logger class does not even start.
+    from gunicorn.config import Config
+
+    conf = runpy.run_path(str(ROOT / "config" / "gunicorn.conf.py"))
+    cfg = Config()
+    cfg.set("logconfig_dict", conf["logconfig_dict"])
+    logger = conf["logger_class"](cfg)
+
+    logger.access(resp=None, req=None, environ=None, request_time=None)  # would fail on the first atom
