@@ -34,6 +34,7 @@ os.environ.setdefault("DJANGO_SECURE", "0")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/apikeys_bench")
 os.environ.pop("REDIS_URL", None)
+os.environ["ALLOW_PROCESS_LOCAL_CACHE"] = "1"  # one process, its cache in memory
 
 import django  # noqa: E402
 

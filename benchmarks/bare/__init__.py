@@ -1,0 +1,1 @@
+"""The bare reference of `make bench`: one Django view behind one middleware, no database."""

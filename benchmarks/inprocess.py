@@ -1,0 +1,72 @@
+"""In-process parts of `make bench`: the API Keys tab and key creation; prints one JSON line.
+
+Run by benchmarks/run.py with our deployed environment, after setup_ours()
+seeded the projects bench-<size>. The tab is measured through Django's test
+client (middleware, view, template), the transport left out; the client sends
+X-Forwarded-Proto: https as the TLS proxy would.
+"""
+
+import json
+import os
+import statistics
+import time
+
+import django
+
+WARM_UP = 5
+SAMPLES = int(os.environ.get("BENCH_TAB_SAMPLES", "40"))
+CREATED = 300
+
+
+def main() -> None:
+    django.setup()
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from apikeys import services
+    from projects import catalog
+    from projects.models import Membership, Project, Role
+
+    sizes = [int(size) for size in os.environ["BENCH_TAB_SIZES"].split(",")]
+    user = get_user_model().objects.get(username="alice")
+    role = Role.objects.get(name=catalog.ADMINISTRATOR)
+    client = Client(HTTP_X_FORWARDED_PROTO="https")
+    client.force_login(user)
+    tab = {}
+    for size in sizes:
+        project = Project.objects.get(slug=f"bench-{size}")
+        Membership.objects.get_or_create(project=project, user=user, defaults={"role": role})
+        url = f"/projects/{project.slug}/api-keys/"
+        for _ in range(WARM_UP):
+            response = client.get(url)
+            if response.status_code != 200:
+                raise SystemExit(f"{url} answered {response.status_code}")
+        times = []
+        for _ in range(SAMPLES):
+            started = time.perf_counter()
+            client.get(url)
+            times.append((time.perf_counter() - started) * 1000)
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(url)
+        times.sort()
+        tab[size] = {
+            "median_ms": statistics.median(times),
+            "p90_ms": times[int(len(times) * 0.9)],
+            "queries": len(queries),
+            "entries": response.content.count(b'class="key-entry '),  # rows on the page
+        }
+
+    project = Project.objects.get(slug="demo")
+    started = time.perf_counter()
+    for i in range(CREATED):
+        services.api_key_create(
+            project=project, name=f"rate-{i}-{time.time_ns()}", permissions=[catalog.READ_PROJECT], created_by=user
+        )
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"tab": tab, "create_per_second": CREATED / elapsed}))
+
+
+if __name__ == "__main__":
+    main()
