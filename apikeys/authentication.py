@@ -21,7 +21,7 @@ from projects.models import Project
 @dataclass(frozen=True)
 class AuthResult:
     api_key: ApiKey | None
-    error: str | None = None  # "invalid", "expired" or "revoked"
+    error: str | None = None  # "malformed", "invalid", "expired" or "revoked"
 
     @property
     def ok(self) -> bool:
@@ -34,7 +34,8 @@ LAST_USED_INTERVAL = timedelta(minutes=1)
 def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult:
     """Who a presented key is, or why it is refused.
 
-    1. Parse: shape and checksum. A malformed key costs no query.
+    1. Parse: shape and checksum. A malformed key costs no query ("malformed":
+       callers answer it like "invalid", but need not count it as a guess).
     2. One indexed query by public id, with the project joined
        (`compile_key_lookup`).
     3. Constant-time comparison of the keyed hash against the row's raw
@@ -48,7 +49,7 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
     try:
         parsed = tokens.parse(raw)
     except tokens.InvalidKey:
-        return AuthResult(None, "invalid")
+        return AuthResult(None, "malformed")
     lookup = _key_lookup()
     row = lookup.fetch(parsed.public_id)
     if row is None:

@@ -69,8 +69,12 @@ def authenticate(request: HttpRequest) -> ApiKey:
     2. Read `Authorization: Bearer <key>`; nothing else is a credential.
     3. `authentication.api_key_authenticate` parses (a bad checksum costs no
        query), loads the key with one indexed query, compares in constant time.
-    4. A failure counts against the client's address; past the limit, 429.
-       A client whose keys are right never touches the counter.
+    4. A guess counts against the client's address: a well-formed key that
+       is unknown, wrong, revoked or expired. Past the limit, 429. Nothing
+       else touches the counter: not a client whose keys are right, and not a
+       request without a well-formed key (no header, another scheme, a bad
+       checksum), which cost no lookup and cannot be a guess; it is refused
+       for less than /healthz costs, with 429 too once the address is over.
     5. "Expired" and "revoked" are told only to callers who proved the secret;
        an unknown key and a wrong secret get the same answer.
     """
@@ -78,21 +82,19 @@ def authenticate(request: HttpRequest) -> ApiKey:
         raise _too_many_failures(retry_after)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    result = None
-    if scheme.lower() == "bearer" and token.strip():
-        result = authentication.api_key_authenticate(token.strip())
-        if result.ok:
-            request.api_key = result.api_key
-            return result.api_key
-    if retry_after := ratelimit.api_auth_failed(request):
-        raise _too_many_failures(retry_after)
-    if result is None:
+    if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
+    result = authentication.api_key_authenticate(token.strip())
+    if result.ok:
+        request.api_key = result.api_key
+        return result.api_key
+    if result.error != "malformed" and (retry_after := ratelimit.api_auth_failed(request)):
+        raise _too_many_failures(retry_after)
     if result.error == "revoked":
         raise _unauthorized(REVOKED)
     if result.error == "expired":
         raise _unauthorized(EXPIRED)
-    raise _unauthorized("The API key is not valid.")
+    raise _unauthorized("The API key is not valid.")  # malformed, unknown or wrong: one answer
 
 
 ANY_METHOD = None

@@ -72,27 +72,65 @@ def test_the_limit_is_not_reached_one_failure_early(client, project):
 
 
 @pytest.mark.parametrize(
-    "attempt",
+    "guess",
     [
-        pytest.param(lambda client: client.get(WHOAMI), id="no header"),
-        pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Bearer"), id="bearer alone"),
-        pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Bearer cpk_nonsense"), id="malformed key"),
-        pytest.param(lambda client: fail(client), id="unknown key"),
+        pytest.param(lambda client, key: fail(client), id="unknown key"),
         pytest.param(
-            lambda client: client.post("/api/v1/projects/demo/api-keys", "{}", content_type="application/json"),
-            id="create without a key",
+            lambda client, key: client.get(
+                WHOAMI, HTTP_AUTHORIZATION=f"Bearer {tokens.generate(public_id=key.public_id).raw}"
+            ),
+            id="another secret for a real id",
         ),
     ],
 )
-def test_every_kind_of_failure_counts(client, project, attempt):
+def test_every_guess_counts(client, key, guess):
     for _ in range(LIMIT):
-        assert attempt(client).status_code == 401
+        assert guess(client, key).status_code == 401
+
+    assert_rate_limited(guess(client, key))
+
+
+NOT_A_KEY = [
+    pytest.param(lambda client: client.get(WHOAMI), id="no header"),
+    pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Bearer"), id="bearer alone"),
+    pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Basic eA=="), id="another scheme"),
+    pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION="Bearer cpk_nonsense"), id="malformed key"),
+    pytest.param(lambda client: client.get(WHOAMI, HTTP_AUTHORIZATION=f"Bearer {bad_checksum()}"), id="bad checksum"),
+    pytest.param(
+        lambda client: client.post("/api/v1/projects/demo/api-keys", "{}", content_type="application/json"),
+        id="create without a key",
+    ),
+]
+
+
+def bad_checksum() -> str:
+    raw = tokens.generate().raw
+    return raw[:-1] + ("A" if raw[-1] != "A" else "B")
+
+
+@pytest.mark.parametrize("attempt", NOT_A_KEY)
+def test_a_request_without_a_well_formed_key_is_refused_without_counting(
+    client, project, attempt, django_assert_num_queries
+):
+    # It costs no lookup and cannot be a guess: refused for less than /healthz costs.
+    with django_assert_num_queries(0):
+        for _ in range(LIMIT + 2):
+            assert attempt(client).status_code == 401
+
+    assert cache.get(counter("127.0.0.1")) is None
+
+
+@pytest.mark.parametrize("attempt", NOT_A_KEY)
+def test_an_address_over_the_limit_gets_429_whatever_it_sends(client, project, attempt):
+    exhaust(client)
+    assert_rate_limited(fail(client))
 
     assert_rate_limited(attempt(client))
 
 
 def test_the_rate_limit_applies_to_every_endpoint(client, project):
     exhaust(client)
+    assert_rate_limited(fail(client))
 
     for method, url in [
         ("get", "/api/v1/projects/demo"),

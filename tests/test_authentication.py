@@ -107,7 +107,7 @@ def test_malformed_key_is_invalid_without_any_query(raw, django_assert_num_queri
         result = authentication.api_key_authenticate(raw)
 
     assert not result.ok
-    assert result.error == "invalid"
+    assert result.error == "malformed"  # answered like "invalid" (jsonapi), but no guess
 
 
 def test_mistyped_real_key_costs_no_query(project, django_assert_num_queries):
@@ -115,7 +115,7 @@ def test_mistyped_real_key_costs_no_query(project, django_assert_num_queries):
     mistyped = key.secret[:-8] + ("A" if key.secret[-8] != "A" else "B") + key.secret[-7:]
 
     with django_assert_num_queries(0):
-        assert authentication.api_key_authenticate(mistyped).error == "invalid"
+        assert authentication.api_key_authenticate(mistyped).error == "malformed"
 
 
 # -- refusal paths do the same work --------------------------------------------
