@@ -3,8 +3,8 @@
 Persistent connections (DATABASE_CONN_MAX_AGE) outlive a database restart or
 failover. Django's per-request health check (CONN_HEALTH_CHECKS) finds a dead
 one by sending `SELECT 1` before the request's first query: on PostgreSQL one
-more network round trip on every request, a third of what an API call waits
-for (docs/benchmarks.md). It is off by default; instead the two paths that
+more network round trip on every request (docs/benchmarks.md measures what it
+costs whoami). It is off by default; instead the two paths that
 every caller and load balancer hits, the key lookup and /healthz, run their
 one query through `fetch_one`: a query that fails on a connection an earlier
 request opened is run once more on a new connection. Both queries only read,

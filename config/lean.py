@@ -16,8 +16,9 @@ Content-Length that CommonMiddleware adds, and a fixed language, English, so
 an API answer never depends on what language a console page served by the
 same worker thread activated before. The API's Host header is checked by
 the input guard (config/inputguard.py), as CommonMiddleware would; /healthz
-answers load balancers that probe by address. CSRF needs no check: these views take no cookie credential (see
-apikeys/jsonapi.py), and `/healthz` only answers GET and HEAD.
+answers load balancers that probe by address. CSRF needs no check: these
+views take no cookie credential (see apikeys/jsonapi.py), and /healthz only
+answers GET and HEAD.
 """
 
 from django.conf import settings
