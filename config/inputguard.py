@@ -62,12 +62,7 @@ class InputGuardMiddleware:
             return "The URL contains a character that is not allowed."
         if request.META.get("QUERY_STRING") and (problem := self._query_problem(request)):
             return problem
-        headers = [
-            value
-            for key, value in request.META.items()
-            if (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
-        ]
-        if HEADER_FORBIDDEN.search(" ".join(headers)):
+        if HEADER_FORBIDDEN.search(" ".join(value for _, value in _headers(request))):
             return self._header_problem(request)
         # Cookie values are decoded (quoted octal escapes), so they are checked after parsing.
         if "HTTP_COOKIE" in request.META:
@@ -94,12 +89,18 @@ class InputGuardMiddleware:
 
     @staticmethod
     def _header_problem(request: HttpRequest) -> str:
-        for key, value in request.META.items():
-            is_header = (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str)
-            if is_header and HEADER_FORBIDDEN.search(value):
+        for key, value in _headers(request):
+            if HEADER_FORBIDDEN.search(value):
                 name = key.removeprefix("HTTP_").replace("_", "-").title()
                 return f"The {name} header contains a character that is not allowed."
         return "A header contains a character that is not allowed."
+
+
+def _headers(request: HttpRequest):
+    """The request's header values as (META key, value), Content-Type and Content-Length included."""
+    for key, value in request.META.items():
+        if (key.startswith("HTTP_") or key in HEADER_KEYS) and isinstance(value, str):
+            yield key, value
 
 
 def refuse(request: HttpRequest, detail: str) -> HttpResponse:

@@ -28,7 +28,6 @@ from django.http import HttpRequest, HttpResponseBase
 from django.utils import translation
 
 API_PREFIX = "/api/"
-LEAN_PATHS = frozenset({"/api", "/healthz"})
 
 # Nothing in a JSON answer may load, run or frame anything.
 HEADERS = {
@@ -43,7 +42,7 @@ def is_api(path_info: str) -> bool:
 
 
 def is_lean(path_info: str) -> bool:
-    return path_info.startswith(API_PREFIX) or path_info in LEAN_PATHS
+    return is_api(path_info) or path_info == "/healthz"
 
 
 class _ViewHandler(BaseHandler):

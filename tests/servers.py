@@ -26,14 +26,8 @@ def start_runserver(port: int, env: dict, log: Path, timeout: float = 60) -> sub
             stdout=sink,
             stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError(f"runserver did not start:\n{log.read_text()}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return process
-        time.sleep(0.1)
+    wait_until_accepting(process, port, log, timeout)
+    return process
 
 
 def spawn_gunicorn(port: int, env: dict, log: Path) -> subprocess.Popen:
