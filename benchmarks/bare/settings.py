@@ -12,10 +12,4 @@ WSGI_APPLICATION = "benchmarks.bare.wsgi.application"
 DATABASES = {}
 USE_TZ = True
 
-# As config/settings.py with DJANGO_SECURE and DJANGO_BEHIND_TLS_PROXY.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = True
-SECURE_HSTS_SECONDS = 31536000
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
+from benchmarks.deployed_security import *  # noqa: E402, F403 - as ours, behind a TLS proxy

@@ -2,7 +2,7 @@
 
 One middleware (SecurityMiddleware) with the deployed security settings
 behind a TLS proxy, DEBUG off, persistent connections as ours (CONN_MAX_AGE
-60, health checks on), only the JSON renderer and no DRF authentication
+60, no ping before reuse), only the JSON renderer and no DRF authentication
 classes: HasAPIKey is the only credential check, as in an API served by key.
 BENCH_PEER_DATABASE is a SQLite file or a postgresql://user@host:port/name URL.
 """
@@ -46,7 +46,8 @@ else:
             "OPTIONS": {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL"},
         }
     }
-DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+# As ours: connections kept, not pinged before reuse (config/settings.py).
+DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=False)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -55,10 +56,4 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
-# As config/settings.py with DJANGO_SECURE and DJANGO_BEHIND_TLS_PROXY.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = True
-SECURE_HSTS_SECONDS = 31536000
-SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "same-origin"
+from benchmarks.deployed_security import *  # noqa: E402, F403 - as ours, behind a TLS proxy
