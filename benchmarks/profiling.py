@@ -30,8 +30,12 @@ PORT = int(os.environ.get("BENCH_PORT", "8097"))
 OUT = ROOT / "docs" / "profile"
 CONFIG = "benchmarks/gunicorn_profile.conf.py"
 TOP = 40
-# name -> (path, the key wrk sends, from setup_ours())
-PATHS = {"whoami": ("/api/v1/whoami", "valid"), "healthz": ("/healthz", None)}
+# name -> (path, the key wrk sends, from setup_ours(), the status it gets); PROFILE_PATHS picks some.
+PATHS = {
+    "whoami": ("/api/v1/whoami", "valid", 200),
+    "healthz": ("/healthz", None, 200),
+    "unknown-id": ("/api/v1/whoami", "unknown_id", 401),
+}
 # As in benchmarks/run.py: a run during which other processes took the CPU is taken again.
 MAX_OTHERS = float(os.environ.get("BENCH_MAX_OTHERS", "0.05"))
 RETRIES = int(os.environ.get("BENCH_RETRIES", "2"))
@@ -42,6 +46,9 @@ def main() -> None:
     if not LABEL.replace("-", "").replace("_", "").isalnum():
         raise SystemExit("PROFILE_LABEL must be letters, digits, - or _.")
     names = [n.strip() for n in os.environ.get("PROFILE_DATABASES", "sqlite,postgresql").split(",") if n.strip()]
+    chosen = [n.strip() for n in os.environ.get("PROFILE_PATHS", ",".join(PATHS)).split(",") if n.strip()]
+    if unknown := set(chosen) - set(PATHS):
+        raise SystemExit(f"PROFILE_PATHS: no such path {', '.join(sorted(unknown))}; choose from {', '.join(PATHS)}.")
     if "postgresql" in names and not servers.postgresql_available():
         names.remove("postgresql")
     OUT.mkdir(parents=True, exist_ok=True)
@@ -53,16 +60,17 @@ def main() -> None:
         try:
             servers.collectstatic(env)
             keys = servers.setup_ours(env, ())
-            for path_name, (path, key) in PATHS.items():
+            for path_name in chosen:
+                path, key, expected = PATHS[path_name]
                 authorization = f"Bearer {keys[key]}" if key else None
                 target = OUT / f"{path_name}-{db.name}-{LABEL}.txt"
-                target.write_text(profile(db, env, path, authorization))
+                target.write_text(profile(db, env, path, authorization, expected))
                 log(f"wrote {target.relative_to(ROOT)}")
         finally:
             servers.drop_database(db)
 
 
-def profile(db: servers.Database, env: dict, path: str, authorization: str | None) -> str:
+def profile(db: servers.Database, env: dict, path: str, authorization: str | None, expected: int) -> str:
     """One profiled server per attempt; again if other processes took the CPU meanwhile (as `make bench`)."""
     raw = BUILD / "profile.prof"
     for attempt in range(RETRIES + 1):
@@ -71,10 +79,10 @@ def profile(db: servers.Database, env: dict, path: str, authorization: str | Non
             "ours (profiled)", "config.wsgi", dict(env, BENCH_PROFILE_OUT=str(raw)), PORT, config=CONFIG, workers=1
         )
         try:
-            if (answer := servers.status(PORT, path, authorization)) != 200:
-                raise SystemExit(f"{path} answered {answer}")
+            if (answer := servers.status(PORT, path, authorization)) != expected:
+                raise SystemExit(f"{path} answered {answer}, not {expected}")
             load.wait_for_quiet(MAX_OTHERS, QUIET_WAIT, log)
-            result = load.wrk(PORT, path, authorization, DURATION)
+            result = load.wrk(PORT, path, authorization, DURATION, refused=expected >= 400)
         finally:
             servers.stop(server)
         if result.others_cpu <= MAX_OTHERS:

@@ -9,8 +9,12 @@ answer), so the network and the WSGI server are left out on purpose: what
 differs between the paths is our code, not the transport.
 
 The database is BENCH_DATABASE_URL's (default: PostgreSQL on 127.0.0.1, the
-deployment database); a throwaway test database is created and dropped.
-Prints a Markdown table for docs/benchmarks.md.
+deployment database); a throwaway test database is created and dropped. The
+failure counter is in BENCH_REDIS_URL's Redis when given (as deployed; `make
+bench` passes its own), else in memory. One more row times the counter's
+write alone (`config.ratelimit.record`), what an unknown id or a wrong secret
+may cost on top of a valid key. Prints a Markdown table for
+docs/benchmarks.md, then one JSON line of the medians in milliseconds.
 
 BENCH_AUTH_QUERY=orm replaces the key lookup compiled once
 (apikeys.authentication.compile_key_lookup, which relies on ORM internals)
@@ -34,7 +38,12 @@ os.environ.setdefault("DJANGO_SECURE", "0")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/apikeys_bench")
 os.environ.pop("REDIS_URL", None)
-os.environ["ALLOW_PROCESS_LOCAL_CACHE"] = "1"  # one process, its cache in memory
+if os.environ.get("BENCH_REDIS_URL"):
+    os.environ["REDIS_URL"] = os.environ["BENCH_REDIS_URL"]
+    os.environ["CACHE_KEY_PREFIX"] = "bench-refusals"
+os.environ["ALLOW_PROCESS_LOCAL_CACHE"] = "1"  # without BENCH_REDIS_URL: one process, its cache in memory
+
+import json  # noqa: E402
 
 import django  # noqa: E402
 
@@ -85,9 +94,14 @@ def run() -> str:
         "wrong secret, existing id (401)": lambda: f"Bearer {tokens.generate(public_id=key.public_id).raw}",
         "client over the failure limit (429)": over_limit,
     }
+    write = "the failure counter's write alone"
     # Alternate the paths round by round, so that drift hits them all alike.
-    samples: dict[str, list[float]] = {name: [] for name in paths}
+    samples: dict[str, list[float]] = {name: [] for name in (*paths, write)}
     for _ in range(ROUNDS):
+        for _ in range(REQUESTS // ROUNDS):
+            started = time.perf_counter()
+            ratelimit.record("bench-refusals:counter", 60)
+            samples[write].append((time.perf_counter() - started) * 1000)
         for name, header in paths.items():
             ratelimit._api_tripped.clear()
             value = header()
@@ -98,8 +112,10 @@ def run() -> str:
                 samples[name].append((time.perf_counter() - started) * 1000)
     ratelimit._api_tripped.clear()
 
+    cache = "Redis" if os.environ.get("REDIS_URL") else "in memory"
     lines = [
-        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, database {connection.vendor}; "
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, database {connection.vendor}, "
+        f"failure counter {cache}; "
         f"{REQUESTS} requests per path in {ROUNDS} alternating rounds, through the test client; "
         f"key lookup: {AUTH_QUERY}.",
         "",
@@ -109,6 +125,7 @@ def run() -> str:
     for name, values in samples.items():
         values.sort()
         lines.append(f"| {name} | {statistics.median(values):.3f} ms | {values[int(len(values) * 0.9)]:.3f} ms |")
+    lines.append(json.dumps({name: statistics.median(values) for name, values in samples.items()}))
     return "\n".join(lines)
 
 

@@ -83,6 +83,7 @@ class Target:
 
 TARGETS = [
     Target("bare view", "bare", "/whoami", None),
+    Target("bare view after one query", "bare", "/whoami-query", None),
     Target("healthz", "ours", "/healthz", None),
     Target("whoami", "ours", WHOAMI, "valid"),
     Target("peer HasAPIKey", "peer", "/whoami", "peer"),
@@ -101,7 +102,8 @@ class DatabaseRun:
     targets: list[Target] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     in_process: dict = field(default_factory=dict)
-    refusals: dict[str, str] = field(default_factory=dict)
+    refusals: dict[str, str] = field(default_factory=dict)  # section d's tables by key lookup
+    refusal_ms: dict[str, float] = field(default_factory=dict)  # section d's medians, compiled lookup
 
 
 def main() -> None:
@@ -152,7 +154,7 @@ def bench_database(db: Database) -> DatabaseRun:
         log("b./c. the tab and key creation (in-process)")
         run.in_process = in_process(ours_env)
         log("d. refusals (in-process)")
-        run.refusals = refusals(db)
+        run.refusals, run.refusal_ms = refusals(db)
     finally:
         servers.drop_database(db)
     return run
@@ -161,7 +163,7 @@ def bench_database(db: Database) -> DatabaseRun:
 def server_specs(db: Database, ours_env: dict, peer_env: dict, run: DatabaseRun) -> dict[str, dict]:
     """name -> keyword arguments of servers.start(); adds the variants' targets to `run`."""
     specs = {
-        "bare": {"wsgi": "benchmarks.bare.wsgi", "env": servers.bare_environment()},
+        "bare": {"wsgi": "benchmarks.bare.wsgi", "env": servers.bare_environment(db)},
         "ours": {"wsgi": "config.wsgi", "env": ours_env},
         "ours-limited": {"wsgi": "config.wsgi", "env": dict(ours_env, CACHE_KEY_PREFIX="bench-limited", **OVER_LIMIT)},
         "peer": {"wsgi": "benchmarks.peer.wsgi", "env": peer_env, "python": servers.PEER_PYTHON},
@@ -240,23 +242,32 @@ def in_process(env: dict) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
-def refusals(db: Database) -> dict[str, str]:
-    """benchmarks/refusals.py's table (a throwaway test database); on PostgreSQL also with the plain ORM query."""
+def refusals(db: Database) -> tuple[dict[str, str], dict[str, float]]:
+    """benchmarks/refusals.py's tables (a throwaway test database, our Redis), its medians with the compiled lookup.
+
+    On PostgreSQL also with the plain ORM query.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "API_", "REDIS_"))}
     env["BENCH_DATABASE_URL"] = db.ours_url
+    if db.redis_url:
+        env["BENCH_REDIS_URL"] = db.redis_url
     runs = {"compiled": env}
     if db.name == "postgresql":
         runs["orm"] = dict(env, BENCH_AUTH_QUERY="orm")
-    tables = {}
+    tables, medians = {}, {}
     for name, run_env in runs.items():
         load.wait_for_quiet(MAX_OTHERS, QUIET_WAIT, log)
         started = time.perf_counter()
         done = subprocess.run(
             [PYTHON, "benchmarks/refusals.py"], cwd=ROOT, env=run_env, capture_output=True, text=True, check=False
         )
-        tables[name] = done.stdout.strip() if done.returncode == 0 else f"(failed: {done.stderr.strip()[-500:]})"
+        if done.returncode != 0:
+            raise SystemExit(f"benchmarks/refusals.py failed:\n{done.stderr.strip()[-2000:]}")
+        tables[name], _, last = done.stdout.strip().rpartition("\n")
+        if name == "compiled":
+            medians = json.loads(last)
         log(f"   {name}: {time.perf_counter() - started:.0f} s")
-    return tables
+    return tables, medians
 
 
 if __name__ == "__main__":

@@ -67,6 +67,9 @@ def machine() -> str:
 # -- databases ----------------------------------------------------------------------
 
 
+WORKERS = 2  # as `make serve` starts gunicorn on a 2-core machine: WEB_CONCURRENCY
+
+
 @dataclass(frozen=True)
 class Database:
     name: str  # "sqlite" or "postgresql"
@@ -281,9 +284,13 @@ def setup_peer(env: dict) -> str:
     return django_script(env, code, python=PEER_PYTHON).strip().splitlines()[-1]
 
 
-def bare_environment() -> dict:
+def bare_environment(db: Database) -> dict:
+    """The bare reference; its `/whoami-query` asks our database for `SELECT 1`."""
     return dict(
-        os.environ, DJANGO_SETTINGS_MODULE="benchmarks.bare.settings", DJANGO_SECRET_KEY=secrets.token_urlsafe(50)
+        os.environ,
+        DJANGO_SETTINGS_MODULE="benchmarks.bare.settings",
+        DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+        BARE_DATABASE_URL=db.ours_url,
     )
 
 
@@ -305,7 +312,7 @@ def start(
     *,
     python: Path | str = PYTHON,
     config: str = GUNICORN_CONFIG,
-    workers: int = 2,
+    workers: int = WORKERS,
     ready_path: str = "/healthz",
 ) -> Server:
     """gunicorn as `make serve` starts it (WEB_CONCURRENCY workers), on 127.0.0.1:port; ready when it answers."""

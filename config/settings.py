@@ -155,7 +155,7 @@ if not REDIS_URL and not DEBUG and not ALLOW_PROCESS_LOCAL_CACHE:
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "apikeys"),
             "TIMEOUT": 300,

@@ -33,7 +33,12 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
         return None
     if user.is_superuser:
         return catalog.CODENAMES
-    cache = user.__dict__.setdefault(_CACHE_ATTR, {})
+    # getattr/setattr, not user.__dict__: request.user is a lazy wrapper whose
+    # own __dict__ is not the user's, and has_perm() is called on the user.
+    cache = getattr(user, _CACHE_ATTR, None)
+    if cache is None:
+        cache = {}
+        setattr(user, _CACHE_ATTR, cache)
     if project.pk not in cache:
         rows = list(
             Membership.objects.filter(user=user, project_id=project.pk).values_list(

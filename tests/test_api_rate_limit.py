@@ -344,3 +344,22 @@ def test_a_failure_costs_one_redis_round_trip_and_its_window_expires(client, mon
     client_ = backend._cache.get_client(redis_key)
     assert cache.get(counter("127.0.0.1")) == 2
     assert 0 < client_.ttl(redis_key) <= 60
+
+
+@redis_only
+def test_refused_calls_reuse_one_redis_client(client, monkeypatch):
+    # Django's own RedisCache built a redis.Redis per cache call: an eighth of a refusal's cost.
+    built = []
+    original = redis.Redis.__init__
+
+    def counting(self, *args, **kwargs):
+        built.append(self)
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "__init__", counting)
+
+    for _ in range(3):
+        assert fail(client).status_code == 401
+    assert cache.get(counter("127.0.0.1")) == 3
+
+    assert len(built) <= 1  # at most the first use in this thread builds it

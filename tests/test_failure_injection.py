@@ -180,7 +180,7 @@ def test_database_failure_during_api_create_is_a_503_and_saves_nothing(client, a
 # Nothing listens on port 1: every cache call fails at once with "connection refused".
 UNREACHABLE_REDIS = {
     "default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "BACKEND": "config.cache.RedisCache",
         "LOCATION": "redis://127.0.0.1:1/0",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
     }

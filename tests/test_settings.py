@@ -203,7 +203,7 @@ def test_redis_url_selects_the_shared_redis_cache():
     )
 
     default = values["CACHES"]["default"]
-    assert default["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert default["BACKEND"] == "config.cache.RedisCache"
     assert default["LOCATION"] == "redis://cache.internal:6379/2"
 
 

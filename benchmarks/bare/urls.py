@@ -1,3 +1,4 @@
+from django.db import connection
 from django.http import JsonResponse
 from django.urls import path
 
@@ -16,4 +17,12 @@ def whoami(request):
     )
 
 
-urlpatterns = [path("whoami", whoami)]
+def whoami_after_one_query(request):
+    """The same body after the least a database can be asked: the floor of any key check that asks one."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return whoami(request)
+
+
+urlpatterns = [path("whoami", whoami), path("whoami-query", whoami_after_one_query)]
