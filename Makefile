@@ -112,7 +112,7 @@ serve: $(RUNTIME_STAMP)
 # (benchmarks/peer, installed into the throwaway build/bench-peer-venv), all
 # under gunicorn as `serve` starts them; the refusal paths, the API Keys tab,
 # key creation, and bench-refusals' tables. Writes BENCH_REPORT (default
-# docs/benchmarks.md). BENCH_ROUNDS=3 BENCH_DURATION=10s by default. Uses the
+# docs/benchmarks.md). BENCH_ROUNDS=5 BENCH_DURATION=6s by default. Uses the
 # test factories (section d). Where the time goes: `make profile`.
 bench: $(DEV_STAMP)
 	$(BIN)/python -m benchmarks.run

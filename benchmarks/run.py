@@ -25,11 +25,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import date
 
-from benchmarks import load, report, servers
+from benchmarks import load, pooler, report, servers
 from benchmarks.servers import PYTHON, ROOT, Database, log
 
-ROUNDS = int(os.environ.get("BENCH_ROUNDS", "3"))
-DURATION = os.environ.get("BENCH_DURATION", "10s")
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
+DURATION = os.environ.get("BENCH_DURATION", "6s")
 WARM_UP = os.environ.get("BENCH_WARMUP", "2s")
 BASE_PORT = int(os.environ.get("BENCH_PORT", "8097"))
 REPORT = ROOT / os.environ.get("BENCH_REPORT", "docs/benchmarks.md")
@@ -52,6 +52,7 @@ class Variant:
     name: str
     env: dict
     needs: str | None = None  # a setting config/settings.py must read, else the variant is skipped
+    pooler: bool = False  # through PgBouncer (benchmarks/pooler.py), else skipped when it is not installed
 
 
 # Goal 2: what persistent connections (our default: CONN_MAX_AGE=60, no ping
@@ -62,6 +63,11 @@ VARIANTS = [
         "whoami, ping before reusing a connection (DATABASE_CONN_HEALTH_CHECKS=1)",
         {"DATABASE_CONN_HEALTH_CHECKS": "1"},
         "DATABASE_CONN_HEALTH_CHECKS",
+    ),
+    Variant(
+        "whoami through PgBouncer (transaction pooling, persistent connections to it)",
+        {"DATABASE_URL": pooler.URL},
+        pooler=True,
     ),
 ]
 
@@ -150,7 +156,13 @@ def bench_database(db: Database) -> DatabaseRun:
         authorizations = {name: f"Bearer {key}" for name, key in keys.items()}
         authorizations["peer"] = f"Api-Key {servers.setup_peer(peer_env)}"
         specs = server_specs(db, ours_env, peer_env, run)
-        http_rounds(run, specs, authorizations)
+        pooled = any(spec["env"].get("DATABASE_URL") == pooler.URL for spec in specs.values())
+        bouncer = pooler.start() if pooled else None
+        try:
+            http_rounds(run, specs, authorizations)
+        finally:
+            if bouncer:
+                pooler.stop(bouncer)
         log("b./c. the tab and key creation (in-process)")
         run.in_process = in_process(ours_env)
         log("d. refusals (in-process)")
@@ -174,6 +186,9 @@ def server_specs(db: Database, ours_env: dict, peer_env: dict, run: DatabaseRun)
         for number, variant in enumerate(VARIANTS):
             if variant.needs and not re.search(rf"\b{variant.needs}\b", settings_text):
                 run.skipped.append(f"{variant.name}: config/settings.py does not read {variant.needs}")
+                continue
+            if variant.pooler and not pooler.binary():
+                run.skipped.append(f"{variant.name}: pgbouncer is not installed (apt-get install pgbouncer)")
                 continue
             specs[f"variant-{number}"] = {"wsgi": "config.wsgi", "env": dict(ours_env, **variant.env)}
             run.targets.append(Target(variant.name, f"variant-{number}", WHOAMI, "valid"))
