@@ -90,7 +90,7 @@ class KeyLookup:
     build: Callable[[tuple], ApiKey]  # a row -> the key, its project attached
 
     def fetch(self, public_id: str) -> tuple | None:
-        return fetch_one(self.alias, self.sql, [public_id])
+        return fetch_one(self.alias, self.sql, [public_id], prepared=True)
 
 
 def compile_key_lookup(alias: str) -> KeyLookup:

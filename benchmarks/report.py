@@ -163,7 +163,8 @@ def markdown(runs, ctx: dict) -> str:
         f"2 sync workers (WEB_CONCURRENCY=2, {ctx['threads']} thread), each app on its own port on 127.0.0.1, "
         "all running, one loaded at a time.",
         "- Ours: deployed settings (DJANGO_DEBUG=0, DJANGO_SECURE=1, DJANGO_BEHIND_TLS_PROXY=1, LOG_LEVEL=INFO, "
-        "logs to /dev/null), persistent database connections (CONN_MAX_AGE 60, no ping before reuse); "
+        "logs to /dev/null), persistent database connections (CONN_MAX_AGE 60, no ping before reuse), on "
+        "PostgreSQL the key lookup prepared; "
         "cache: Redis (db 14, flushed first), as deployed with several workers.",
         "- Bare view (benchmarks/bare): one Django view returning a whoami-shaped JSON body, one middleware "
         "(SecurityMiddleware), the same security settings behind a TLS proxy, DEBUG off, no database. "
@@ -244,8 +245,9 @@ def database_section(run) -> list[str]:
         p50 = median(r.p50 for r in run.results["whoami"])
         lines += [
             "",
-            "Connections: whoami as deployed keeps its worker's connection (CONN_MAX_AGE 60) and does not ping it "
-            "before reuse (the key lookup reconnects by itself, config/db.py). "
+            "Connections: whoami as deployed keeps its worker's connection (CONN_MAX_AGE 60), does not ping it "
+            "before reuse (the key lookup reconnects by itself, config/db.py) and runs the key lookup as a "
+            "prepared statement. "
             + "; ".join(
                 f"{name}: {rps(run, name) / whoami:.2f} × its req/s, p50 "
                 f"{median(r.p50 for r in run.results[name]):.1f} ms against {p50:.1f} ms"

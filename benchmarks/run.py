@@ -56,7 +56,7 @@ class Variant:
 
 
 # Goal 2: what persistent connections (our default: CONN_MAX_AGE=60, no ping
-# before reuse) change. One line per variant.
+# before reuse), the prepared key lookup and a pooler change. One line per variant.
 VARIANTS = [
     Variant("whoami, new connection per request (DATABASE_CONN_MAX_AGE=0)", {"DATABASE_CONN_MAX_AGE": "0"}),
     Variant(
@@ -65,8 +65,14 @@ VARIANTS = [
         "DATABASE_CONN_HEALTH_CHECKS",
     ),
     Variant(
-        "whoami through PgBouncer (transaction pooling, persistent connections to it)",
-        {"DATABASE_URL": pooler.URL},
+        "whoami, the key lookup not prepared (DATABASE_PREPARED_STATEMENTS=0)",
+        {"DATABASE_PREPARED_STATEMENTS": "0"},
+        "DATABASE_PREPARED_STATEMENTS",
+    ),
+    Variant(
+        # Debian's PgBouncer (1.18) cannot keep prepared statements in transaction pooling.
+        "whoami through PgBouncer (transaction pooling, persistent connections to it, not prepared)",
+        {"DATABASE_URL": pooler.URL, "DATABASE_PREPARED_STATEMENTS": "0"},
         pooler=True,
     ),
 ]

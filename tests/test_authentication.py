@@ -201,3 +201,41 @@ def test_the_compiled_lookup_is_one_query_by_public_id_alone(project, django_ass
     assert row[lookup.hash_column] == key.secret_hash
     assert row[lookup.pepper_column] == key.pepper_version
     assert lookup.fetch(tokens.new_public_id()) is None
+
+
+# -- PostgreSQL: the key lookup is prepared (config/db.py) ------------------------
+
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: PostgreSQL's")
+
+
+def lookup_runs() -> int:
+    """How often this connection ran the key lookup as a prepared statement."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT statement, generic_plans + custom_plans FROM pg_prepared_statements")
+        return sum(runs for statement, runs in cursor.fetchall() if 'FROM "apikeys_apikey"' in statement)
+
+
+@postgresql_only
+def test_the_key_lookup_runs_as_a_prepared_statement(project, settings):
+    key = ApiKeyFactory(project=project)
+    before = lookup_runs()
+
+    for _ in range(3):
+        assert authentication.api_key_authenticate(key.secret).ok
+    assert lookup_runs() == before + 3
+
+    settings.DATABASE_PREPARED_STATEMENTS = False  # behind a pooler that cannot keep them
+    assert authentication.api_key_authenticate(key.secret).ok
+    assert lookup_runs() == before + 3
+
+
+@postgresql_only
+def test_a_prepared_lookup_sees_the_transactions_own_writes(project, admin_user):
+    # The same session and transaction as the ORM's writes: a key revoked a
+    # moment ago in this transaction is revoked for the lookup too.
+    key = ApiKeyFactory(project=project)
+    assert authentication.api_key_authenticate(key.secret).ok
+
+    services.api_key_revoke(api_key=key, revoked_by=admin_user)
+
+    assert authentication.api_key_authenticate(key.secret).error == "revoked"

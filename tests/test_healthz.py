@@ -65,7 +65,7 @@ def test_it_is_not_redirected_to_https(client, settings):
 def test_it_reports_503_when_the_database_is_down(client, monkeypatch):
     attempts = []
 
-    def refused(connection, sql, params):
+    def refused(connection, sql, *args):
         attempts.append(sql)
         raise OperationalError("connection refused")
 
