@@ -40,8 +40,9 @@ def _fetch_one(connection, sql: str, params, prepared: bool) -> tuple | None:
 # -- prepared statements on PostgreSQL -------------------------------------------
 # Django's PostgreSQL cursors bind parameters on the client, so PostgreSQL parses
 # and plans every query anew. For the key lookup (a join, run on every API
-# call) planning took most of the round trip: in-process, 0.22 ms a lookup
-# against 0.05-0.11 ms prepared (docs/profile/layers-postgresql-*.txt). So this
+# call) planning took most of the time: in-process, 0.20 ms a lookup against
+# 0.12 ms prepared and 0.09 ms for `SELECT 1`; over HTTP, whoami answers 1.25 ×
+# as many requests (docs/benchmarks.md, "not prepared"). So this
 # one query runs on a cursor that binds on the server and prepares, on
 # Django's own connection (the same session and transaction as every other
 # query) and wrapped by Django's cursor wrapper (database errors and execute
