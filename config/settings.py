@@ -1,45 +1,20 @@
 """Settings for the project API keys console.
 
-Every knob comes from the environment through the small helpers below, so the
-same code runs on a laptop (`make run`), in CI and behind gunicorn.
+Every knob comes from the environment through config/env.py's helpers, so the
+same code runs on a laptop (`make run`), in CI and behind gunicorn, and a bad
+value stops start-up with one line naming it.
 """
 
-import os
 import sys
 from pathlib import Path
 
 import dj_database_url
 
 from apikeys.tokens import PREFIX_LENGTHS
+from config.env import check_server_environment, env_bool, env_int, env_list, env_str
 from config.logfilters import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def env_bool(name: str, default: bool = False) -> bool:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_int(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        sys.exit(f"Configuration error: {name} must be a whole number, not {value!r}.")
-
-
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
-
 
 DEBUG = env_bool("DJANGO_DEBUG", False)
 
@@ -309,3 +284,6 @@ LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))
 # The admin error mail (and the DEBUG 500 page) lists the request and every
 # frame's variables: redacted like the log.
 DEFAULT_EXCEPTION_REPORTER = "config.errorreports.RedactingExceptionReporter"
+
+# gunicorn's variables too (config/env.py): one line here rather than its traceback.
+check_server_environment()

@@ -240,3 +240,66 @@ def test_production_cookies_are_secure_by_default():
     )
 
     assert all(values.values()), values
+
+
+# -- values as systemd's EnvironmentFile passes them (config/env.py) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DJANGO_BEHIND_TLS_PROXY", "1          # the load balancer sets X-Forwarded-Proto"),
+        ("TRUSTED_PROXY_COUNT", "1              # one proxy appends to X-Forwarded-For"),
+        ("API_KEY_MAX_LIFETIME_DAYS", "365      # optional policy"),
+        ("WEB_CONCURRENCY", "4                  # about 2 × cores"),
+        ("FORWARDED_ALLOW_IPS", "10.0.0.10      # the load balancer's address"),
+    ],
+)
+def test_a_comment_after_a_value_stops_start_up_naming_the_variable(name, value):
+    # systemd keeps it as part of the value: before, gunicorn died on
+    # WEB_CONCURRENCY and DJANGO_BEHIND_TLS_PROXY silently read as off.
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, **{name: value})
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert output_lines(result) == [
+        f"Configuration error: {name} has a comment after its value. systemd's EnvironmentFile keeps it as part "
+        "of the value; put comments on lines of their own."
+    ]
+
+
+def test_the_message_does_not_repeat_a_secret_value():
+    result = manage("check", DJANGO_SECRET_KEY=f"{SECRET} # rotated in May", API_KEY_PEPPERS=PEPPERS)
+
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY" in result.stderr
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_a_hash_inside_a_value_is_part_of_it():
+    values = real_settings(["SECRET_KEY"], DJANGO_SECRET_KEY=f"{SECRET}#tail", API_KEY_PEPPERS=PEPPERS)
+
+    assert values["SECRET_KEY"] == f"{SECRET}#tail"
+
+
+@pytest.mark.parametrize("value", ["maybe", "2", "enabled"])
+def test_a_flag_that_is_not_one_or_zero_stops_start_up(value):
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, DJANGO_BEHIND_TLS_PROXY=value)
+
+    assert result.returncode != 0
+    assert output_lines(result) == [
+        "Configuration error: DJANGO_BEHIND_TLS_PROXY must be 1 or 0 (or true/false, yes/no, on/off)."
+    ]
+
+
+def test_gunicorns_config_refuses_a_comment_after_a_value_too():
+    result = run(
+        ["-m", "gunicorn", "--check-config", "-c", "config/gunicorn.conf.py", "config.wsgi"],
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+        GUNICORN_TIMEOUT="30  # seconds",
+    )
+
+    assert result.returncode != 0
+    assert "Configuration error: GUNICORN_TIMEOUT has a comment after its value." in result.stderr
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,86 @@
+"""Reading the deployment's environment: one set of rules for config/settings.py and config/gunicorn.conf.py.
+
+A value that is wrong stops start-up with one line naming the variable, never
+a traceback and never a silent default. In particular a comment after a value
+(`WEB_CONCURRENCY=4  # about 2 × cores`): a shell drops it, but systemd's
+`EnvironmentFile=` keeps it as part of the value, so `int()` fails and
+gunicorn exits, or a flag silently reads as off. The message never repeats
+the value, which may be a secret.
+"""
+
+import os
+import re
+import sys
+
+# Whitespace, then "#": how a comment after a value starts. A "#" inside a
+# value (a URL fragment, a password character) is allowed.
+_COMMENT_AFTER_VALUE = re.compile(r"\s#")
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off"}
+
+
+def fail(message: str):
+    sys.exit(f"Configuration error: {message}")
+
+
+def env_raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is not None and _COMMENT_AFTER_VALUE.search(value):
+        fail(
+            f"{name} has a comment after its value. systemd's EnvironmentFile keeps it as part of the value; "
+            "put comments on lines of their own."
+        )
+    return value
+
+
+def env_str(name: str, default: str = "") -> str:
+    value = env_raw(name)
+    return default if value is None else value
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    value = (env_raw(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    fail(f"{name} must be 1 or 0 (or true/false, yes/no, on/off).")
+
+
+def env_int(name: str, default: int) -> int:
+    value = (env_raw(name) or "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        fail(f"{name} must be a whole number.")
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
+
+
+# What gunicorn reads (config/gunicorn.conf.py). gunicorn itself parses
+# WEB_CONCURRENCY when it starts, before any configuration of ours runs, and
+# dies on a bad one with a traceback; the settings check all of these, so
+# `manage.py check` (the unit's ExecStartPre, `make serve`) names a bad one
+# in one line before gunicorn ever starts.
+SERVER_NUMBERS = (
+    "WEB_CONCURRENCY",
+    "PORT",
+    "GUNICORN_THREADS",
+    "GUNICORN_GRACEFUL_TIMEOUT",
+    "GUNICORN_TIMEOUT",
+    "GUNICORN_MAX_REQUESTS",
+)
+SERVER_TEXTS = ("HOST", "FORWARDED_ALLOW_IPS", "GUNICORN_ACCESS_LOG", "LOG_LEVEL")
+
+
+def check_server_environment() -> None:
+    for name in SERVER_NUMBERS:
+        env_int(name, 0)
+    for name in SERVER_TEXTS:
+        env_raw(name)

@@ -1,0 +1,99 @@
+"""The deployment files the guide ships (.env.example, deploy/), read and run as the guide says.
+
+The env file is read here as systemd's EnvironmentFile= reads it: blank lines
+and lines starting with # or ; are skipped, and everything after the first
+"=" is the value, a comment after it included.
+"""
+
+import os
+import re
+import secrets
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # runs manage.py in subprocesses
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE = ROOT / ".env.example"
+UNIT = ROOT / "deploy" / "apikeys.service"
+WRAPPER = ROOT / "deploy" / "manage"
+APP_SOURCES = ("config/settings.py", "config/env.py", "config/gunicorn.conf.py")
+
+
+def environment_file(text: str) -> dict[str, str]:
+    """KEY=value pairs as systemd's EnvironmentFile= takes them (no quotes in our files)."""
+    pairs = {}
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith(("#", ";")) or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        pairs[key.strip()] = value
+    return pairs
+
+
+def filled_template(**changes: str) -> str:
+    """The template with test values for its placeholders, as an operator fills it in."""
+    text = TEMPLATE.read_text()
+    text = text.replace("<secret key>", secrets.token_urlsafe(50)).replace("<pepper>", secrets.token_urlsafe(32))
+    text = text.replace("<database password>", "db-password")
+    for key, value in changes.items():
+        text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
+    return text
+
+
+def deploy_manage(tmp_path: Path, env_text: str, *args: str) -> subprocess.CompletedProcess:
+    """deploy/manage with the given env file and nothing else from this test process's environment."""
+    env_file = tmp_path / "env"
+    env_file.write_text(env_text)
+    clean = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "APIKEYS_ENV_FILE": str(env_file)}
+    return subprocess.run([str(WRAPPER), *args], env=clean, capture_output=True, text=True, timeout=120)
+
+
+def test_the_template_puts_no_comment_after_a_value():
+    for key, value in environment_file(TEMPLATE.read_text()).items():
+        assert not re.search(r"\s#", value), key
+
+
+def test_the_template_sets_only_variables_the_app_reads():
+    sources = "".join((ROOT / path).read_text() for path in APP_SOURCES)
+    for key in environment_file(TEMPLATE.read_text()):
+        assert f'"{key}"' in sources or f"'{key}'" in sources, key
+
+
+def test_the_filled_template_passes_the_deploy_checks_through_deploy_manage(tmp_path):
+    result = deploy_manage(tmp_path, filled_template(), "check", "--deploy", "--fail-level", "WARNING")
+
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_comment_after_a_value_in_the_env_file_stops_deploy_manage_with_one_line(tmp_path):
+    result = deploy_manage(tmp_path, filled_template(WEB_CONCURRENCY="4  # about 2 × cores"), "check")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Configuration error: WEB_CONCURRENCY has a comment after its value. systemd's EnvironmentFile keeps it "
+        "as part of the value; put comments on lines of their own."
+    ]
+
+
+def test_without_its_env_file_deploy_manage_says_which_file(tmp_path):
+    clean = {"PATH": os.environ["PATH"], "APIKEYS_ENV_FILE": str(tmp_path / "missing")}
+    result = subprocess.run([str(WRAPPER), "check"], env=clean, capture_output=True, text=True, timeout=60)
+
+    assert result.returncode == 2
+    assert str(tmp_path / "missing") in result.stderr
+
+
+def test_the_unit_checks_then_serves_with_the_shipped_config_and_the_env_file():
+    unit = environment_file(UNIT.read_text())  # unit files share the KEY=value and comment rules
+
+    assert unit["EnvironmentFile"] == "/etc/apikeys/env"
+    assert unit["ExecStartPre"].endswith("manage.py check --deploy --fail-level WARNING")
+    assert unit["ExecStart"].endswith("gunicorn -c config/gunicorn.conf.py config.wsgi")
+    assert unit["KillSignal"] == "SIGTERM"
+    assert (ROOT / "config" / "gunicorn.conf.py").exists()
+    for key, value in unit.items():
+        assert not re.search(r"\s#", value), key
