@@ -251,12 +251,19 @@ class AuditEvent(models.Model):
         return f"{self.get_action_display()}: {self.api_key.name} by {self.actor_label}"
 
 
+# Unused create-form tickets are worthless after a day: deleted when their user
+# opens the form again, and by `manage.py clear_expired` for everybody.
+TICKET_LIFETIME = timedelta(days=1)
+
+
 class CreationTicketQuerySet(models.QuerySet):
+    def expired(self, now):
+        return self.filter(created_at__lt=now - TICKET_LIFETIME)
+
     def issue(self, *, user) -> str:
         """A one-time token for one rendering of the create form."""
         now = timezone.now()
-        # Unused tickets are worthless after a day; keep the table small.
-        self.filter(user=user, created_at__lt=now - timedelta(days=1)).delete()
+        self.filter(user=user).expired(now).delete()  # keep the table small
         token = secrets.token_urlsafe(32)
         self.create(token=token, user=user, created_at=now)
         return token

@@ -5,6 +5,7 @@ same code runs on a laptop (`make run`), in CI and behind gunicorn, and a bad
 value stops start-up with one line naming it.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -28,6 +29,10 @@ if not SECRET_KEY:
             "random value (or DJANGO_DEBUG=1 for local development)."
         )
     SECRET_KEY = "insecure-development-only-secret-key-do-not-deploy"  # noqa: S105 - DEBUG only, by design
+
+# Rotating the secret key: the new one in DJANGO_SECRET_KEY, the old ones here
+# (comma-separated) until sessions and signed cookies made with them expired.
+SECRET_KEY_FALLBACKS = env_list("DJANGO_SECRET_KEY_FALLBACKS")
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
@@ -74,7 +79,16 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "config.urls"
-ADMIN_URL = "admin/"
+# Where the Django admin lives: one or more path segments, ending in "/". Not
+# a secret (a log-in page is no secret), but a path of its own keeps the
+# background noise of scanners for /admin/ off the log-in limits.
+ADMIN_URL = env_str("DJANGO_ADMIN_URL", "admin/")
+_TAKEN_PATHS = ("api/", "accounts/", "projects/", "i18n/", "static/")
+if not re.fullmatch(r"(?:[A-Za-z0-9_-]+/)+", ADMIN_URL) or ADMIN_URL.startswith(_TAKEN_PATHS):
+    sys.exit(
+        "Configuration error: DJANGO_ADMIN_URL must be path segments of letters, digits, - or _, each ending "
+        f"in / (for example ops-admin/), and not under {', '.join(_TAKEN_PATHS)}."
+    )
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

@@ -97,3 +97,12 @@ def test_the_unit_checks_then_serves_with_the_shipped_config_and_the_env_file():
     assert (ROOT / "config" / "gunicorn.conf.py").exists()
     for key, value in unit.items():
         assert not re.search(r"\s#", value), key
+
+
+def test_the_daily_clean_up_runs_clear_expired_with_the_env_file():
+    service = environment_file((ROOT / "deploy" / "apikeys-cleanup.service").read_text())
+    timer = environment_file((ROOT / "deploy" / "apikeys-cleanup.timer").read_text())
+
+    assert service["EnvironmentFile"] == "/etc/apikeys/env"
+    assert service["ExecStart"].endswith("manage.py clear_expired")
+    assert timer["OnCalendar"] == "daily"

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from apikeys import tokens
@@ -215,3 +216,20 @@ def test_api_requests_never_touch_the_session(client, project, admin_user, djang
     assert response.status_code == 200
     assert "Cookie" not in response.get("Vary", "")
     assert "sessionid" not in response.cookies
+
+
+@pytest.mark.django_db
+def test_rotating_the_secret_key_keeps_the_sessions_made_with_the_old_one(admin_user, settings):
+    old, new = "old-secret-" + "k" * 50, "new-secret-" + "q" * 50
+    settings.SECRET_KEY = old
+    kept, dropped = Client(), Client()
+    kept.force_login(admin_user)
+    dropped.force_login(admin_user)
+
+    settings.SECRET_KEY = new
+    assert dropped.get("/projects/").status_code == 302  # without the old key as a fallback: logged out
+
+    settings.SECRET_KEY_FALLBACKS = [old]  # DJANGO_SECRET_KEY_FALLBACKS
+    assert kept.get("/projects/").status_code == 200
+    settings.SECRET_KEY_FALLBACKS = []  # that request moved the session to the new key
+    assert kept.get("/projects/").status_code == 200

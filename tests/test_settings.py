@@ -23,6 +23,8 @@ PEPPERS = "v1:a-pepper-of-sufficient-length-for-tests"
 # Variables the settings read; each test starts from none of them.
 SETTINGS_VARIABLES = (
     "DJANGO_SECRET_KEY",
+    "DJANGO_SECRET_KEY_FALLBACKS",
+    "DJANGO_ADMIN_URL",
     "DJANGO_DEBUG",
     "DJANGO_ALLOWED_HOSTS",
     "DJANGO_SECURE",
@@ -303,3 +305,40 @@ def test_gunicorns_config_refuses_a_comment_after_a_value_too():
     assert result.returncode != 0
     assert "Configuration error: GUNICORN_TIMEOUT has a comment after its value." in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- rotating the secret key, moving the admin ---------------------------------------------
+
+
+def test_secret_key_fallbacks_come_from_the_environment():
+    values = real_settings(
+        ["SECRET_KEY_FALLBACKS"],
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+        DJANGO_SECRET_KEY_FALLBACKS=f"{SECRET[::-1]}, {SECRET.upper()}",
+    )
+
+    assert values["SECRET_KEY_FALLBACKS"] == [SECRET[::-1], SECRET.upper()]
+
+
+def test_the_admin_can_live_at_a_path_of_its_own():
+    script = "import django\ndjango.setup()\nfrom django.urls import reverse\nprint(reverse('admin:index'))\n"
+    result = run(
+        ["-c", script],
+        DJANGO_SETTINGS_MODULE="config.settings",
+        DJANGO_SECRET_KEY=SECRET,
+        API_KEY_PEPPERS=PEPPERS,
+        DJANGO_ADMIN_URL="ops/console-admin/",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "/ops/console-admin/"
+
+
+@pytest.mark.parametrize("value", ["admin", "/admin/", "ad min/", "api/admin/", "../admin/"])
+def test_an_admin_path_that_is_not_one_stops_start_up(value):
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, DJANGO_ADMIN_URL=value)
+
+    assert result.returncode != 0
+    assert len(output_lines(result)) == 1
+    assert output_lines(result)[0].startswith("Configuration error: DJANGO_ADMIN_URL must be")
