@@ -276,8 +276,11 @@
       button.dataset.idleText = button.textContent;
       button.textContent = button.dataset.busyText;
       button.setAttribute("aria-disabled", "true");
-      // After this submission has started: disabling now could cancel it.
-      setTimeout(function () { button.disabled = true; }, 0);
+      // After this submission has started: disabling now could cancel it. Not
+      // if the page came back (pageshow below) before this ran.
+      setTimeout(function () {
+        if (form.getAttribute("aria-busy") === "true") button.disabled = true;
+      }, 0);
     }
   });
 
