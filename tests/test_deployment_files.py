@@ -5,13 +5,19 @@ and lines starting with # or ; are skipped, and everything after the first
 "=" is the value, a comment after it included.
 """
 
+import http.client
+import json
 import os
 import re
 import secrets
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+
+from tests.servers import free_port, wait_until_accepting
 
 pytestmark = pytest.mark.slow  # runs manage.py in subprocesses
 
@@ -106,3 +112,40 @@ def test_the_daily_clean_up_runs_clear_expired_with_the_env_file():
     assert service["EnvironmentFile"] == "/etc/apikeys/env"
     assert service["ExecStart"].endswith("manage.py clear_expired")
     assert timer["OnCalendar"] == "daily"
+
+
+def test_the_guide_as_written_serves_the_load_balancers_probe_and_stops_on_sigterm(tmp_path):
+    """docs/deployment.md end to end on one host: the filled env file, deploy/manage's steps, the unit's commands.
+
+    Deviations, each for the test machine only: the database is a SQLite file
+    here, and gunicorn binds 127.0.0.1 on a free port instead of 0.0.0.0:8000.
+    """
+    port = free_port()
+    env_text = filled_template(DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", HOST="127.0.0.1", PORT=str(port))
+    for step in (("migrate", "--noinput"), ("collectstatic", "--noinput", "-v0")):
+        done = deploy_manage(tmp_path, env_text, *step)
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    unit = environment_file(UNIT.read_text())
+    check = deploy_manage(tmp_path, env_text, *unit["ExecStartPre"].split("manage.py ", 1)[1].split())
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    # ExecStart, from the working directory, with the env file as systemd passes it.
+    command = unit["ExecStart"].split("/gunicorn ", 1)[1].split()
+    server_env = {"PATH": os.environ["PATH"], **environment_file(env_text)}
+    log = tmp_path / "gunicorn.log"
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", *command], cwd=ROOT, env=server_env, stdout=sink, stderr=sink
+        )
+    try:
+        wait_until_accepting(server, port, log)
+        # The load balancer probes by address, over plain HTTP, without the console's host name.
+        probe = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        probe.request("GET", "/healthz", headers={"Host": f"10.0.3.17:{port}"})
+        answer = probe.getresponse()
+        assert (answer.status, json.loads(answer.read())) == (200, {"status": "ok"})
+    finally:
+        server.send_signal(signal.SIGTERM)  # KillSignal=SIGTERM
+        returncode = server.wait(timeout=40)  # TimeoutStopSec
+    assert returncode == 0, log.read_text()
