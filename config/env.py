@@ -8,6 +8,7 @@ gunicorn exits, or a flag silently reads as off. The message never repeats
 the value, which may be a secret.
 """
 
+import multiprocessing
 import os
 import re
 import sys
@@ -63,24 +64,22 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in env_str(name, default).split(",") if item.strip()]
 
 
-# What gunicorn reads (config/gunicorn.conf.py). gunicorn itself parses
+# What gunicorn reads, in one place: config/gunicorn.conf.py takes its values
+# from here, and the settings call this too. gunicorn itself parses
 # WEB_CONCURRENCY when it starts, before any configuration of ours runs, and
-# dies on a bad one with a traceback; the settings check all of these, so
-# `manage.py check` (the unit's ExecStartPre, `make serve`) names a bad one
-# in one line before gunicorn ever starts.
-SERVER_NUMBERS = (
-    "WEB_CONCURRENCY",
-    "PORT",
-    "GUNICORN_THREADS",
-    "GUNICORN_GRACEFUL_TIMEOUT",
-    "GUNICORN_TIMEOUT",
-    "GUNICORN_MAX_REQUESTS",
-)
-SERVER_TEXTS = ("HOST", "FORWARDED_ALLOW_IPS", "GUNICORN_ACCESS_LOG", "LOG_LEVEL")
-
-
-def check_server_environment() -> None:
-    for name in SERVER_NUMBERS:
-        env_int(name, 0)
-    for name in SERVER_TEXTS:
-        env_raw(name)
+# dies on a bad one with a traceback; so `manage.py check` (the unit's
+# ExecStartPre, `make serve`) names a bad one in one line before gunicorn
+# ever starts.
+def server_environment() -> dict:
+    return {
+        "host": env_str("HOST", "0.0.0.0"),
+        "port": env_int("PORT", 8000),
+        "workers": env_int("WEB_CONCURRENCY", multiprocessing.cpu_count() * 2 + 1),
+        "threads": env_int("GUNICORN_THREADS", 1),
+        "graceful_timeout": env_int("GUNICORN_GRACEFUL_TIMEOUT", 30),
+        "timeout": env_int("GUNICORN_TIMEOUT", 30),
+        "max_requests": env_int("GUNICORN_MAX_REQUESTS", 100000),
+        "forwarded_allow_ips": env_str("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        "accesslog": env_str("GUNICORN_ACCESS_LOG") or None,
+        "log_level": env_str("LOG_LEVEL", "INFO"),
+    }

@@ -6,13 +6,12 @@ value stops start-up with one line naming it.
 """
 
 import re
-import sys
 from pathlib import Path
 
 import dj_database_url
 
 from apikeys.tokens import PREFIX_LENGTHS
-from config.env import check_server_environment, env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_int, env_list, env_str, fail, server_environment
 from config.logfilters import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -24,10 +23,7 @@ if not SECRET_KEY:
     if not DEBUG:
         # One line, no traceback: this is what an operator sees when a deploy
         # forgets the variable.
-        sys.exit(
-            "Configuration error: DJANGO_SECRET_KEY is not set. Set it to a long "
-            "random value (or DJANGO_DEBUG=1 for local development)."
-        )
+        fail("DJANGO_SECRET_KEY is not set. Set it to a long random value (or DJANGO_DEBUG=1 for local development).")
     SECRET_KEY = "insecure-development-only-secret-key-do-not-deploy"  # noqa: S105 - DEBUG only, by design
 
 # Rotating the secret key: the new one in DJANGO_SECRET_KEY, the old ones here
@@ -85,8 +81,8 @@ ROOT_URLCONF = "config.urls"
 ADMIN_URL = env_str("DJANGO_ADMIN_URL", "admin/")
 _TAKEN_PATHS = ("api/", "accounts/", "projects/", "i18n/", "static/")
 if not re.fullmatch(r"(?:[A-Za-z0-9_-]+/)+", ADMIN_URL) or ADMIN_URL.startswith(_TAKEN_PATHS):
-    sys.exit(
-        "Configuration error: DJANGO_ADMIN_URL must be path segments of letters, digits, - or _, each ending "
+    fail(
+        "DJANGO_ADMIN_URL must be path segments of letters, digits, - or _, each ending "
         f"in / (for example ops-admin/), and not under {', '.join(_TAKEN_PATHS)}."
     )
 WSGI_APPLICATION = "config.wsgi.application"
@@ -141,8 +137,8 @@ REDIS_URL = env_str("REDIS_URL")
 # unless it says it is a single process.
 ALLOW_PROCESS_LOCAL_CACHE = env_bool("ALLOW_PROCESS_LOCAL_CACHE", False)
 if not REDIS_URL and not DEBUG and not ALLOW_PROCESS_LOCAL_CACHE:
-    sys.exit(
-        "Configuration error: REDIS_URL is not set. Set it to the Redis every worker and host "
+    fail(
+        "REDIS_URL is not set. Set it to the Redis every worker and host "
         "shares (redis://host:6379/0), or ALLOW_PROCESS_LOCAL_CACHE=1 if this deployment is one process."
     )
 if REDIS_URL:
@@ -247,7 +243,7 @@ if (
     or not API_KEY_PREFIX.isalnum()
     or not _PREFIX_MIN <= len(API_KEY_PREFIX) <= _PREFIX_MAX
 ):
-    sys.exit(f"Configuration error: API_KEY_PREFIX must be {_PREFIX_MIN} to {_PREFIX_MAX} letters or digits.")
+    fail(f"API_KEY_PREFIX must be {_PREFIX_MIN} to {_PREFIX_MAX} letters or digits.")
 
 
 def _parse_peppers(raw: str) -> dict[str, str]:
@@ -258,8 +254,8 @@ def _parse_peppers(raw: str) -> dict[str, str]:
             continue
         version, sep, secret = entry.partition(":")
         if not sep or not version.strip() or len(secret.strip()) < 16:
-            sys.exit(
-                "Configuration error: API_KEY_PEPPERS must be 'version:secret' entries "
+            fail(
+                "API_KEY_PEPPERS must be 'version:secret' entries "
                 "separated by commas, each secret at least 16 characters."
             )
         peppers[version.strip()] = secret.strip()
@@ -269,9 +265,8 @@ def _parse_peppers(raw: str) -> dict[str, str]:
 API_KEY_PEPPERS = _parse_peppers(env_str("API_KEY_PEPPERS"))
 if not API_KEY_PEPPERS:
     if not DEBUG:
-        sys.exit(
-            "Configuration error: API_KEY_PEPPERS is not set. Set it to 'v1:<long random "
-            "secret>' (or DJANGO_DEBUG=1 for local development)."
+        fail(
+            "API_KEY_PEPPERS is not set. Set it to 'v1:<long random secret>' (or DJANGO_DEBUG=1 for local development)."
         )
     API_KEY_PEPPERS = {"dev": "insecure-development-only-pepper"}
 
@@ -279,7 +274,7 @@ if not API_KEY_PEPPERS:
 API_KEY_MAX_LIFETIME_DAYS = env_int("API_KEY_MAX_LIFETIME_DAYS", 0)
 if not 0 <= API_KEY_MAX_LIFETIME_DAYS <= 36500:
     # Expiry dates are bounded to 100 years anyway (apikeys.schema.MAX_EXPIRY).
-    sys.exit("Configuration error: API_KEY_MAX_LIFETIME_DAYS must be between 0 (no cap) and 36500.")
+    fail("API_KEY_MAX_LIFETIME_DAYS must be between 0 (no cap) and 36500.")
 API_KEY_REQUIRE_EXPIRY = env_bool("API_KEY_REQUIRE_EXPIRY", False)
 # The seed's deprecation: show the notice, and (separately) switch creation off.
 API_KEYS_DEPRECATED = env_bool("API_KEYS_DEPRECATED", False)
@@ -300,4 +295,4 @@ LOGGING = logging_config(env_str("LOG_LEVEL", "INFO"))
 DEFAULT_EXCEPTION_REPORTER = "config.errorreports.RedactingExceptionReporter"
 
 # gunicorn's variables too (config/env.py): one line here rather than its traceback.
-check_server_environment()
+server_environment()
