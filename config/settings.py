@@ -208,10 +208,18 @@ STORAGES = {
 # Security headers. The production ones that need HTTPS are switched on by
 # DJANGO_SECURE (default: on whenever DEBUG is off).
 SECURE = env_bool("DJANGO_SECURE", not DEBUG)
+# Every cookie we set (session, csrftoken, django_language) is HttpOnly, Secure
+# under DJANGO_SECURE, and SameSite=Lax. No script reads a cookie: htmx sends
+# the CSRF token from the page (base.html's hx-headers).
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = SECURE
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = SECURE
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+LANGUAGE_COOKIE_SECURE = SECURE
 SECURE_SSL_REDIRECT = SECURE and env_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", 31536000 if SECURE else 0)

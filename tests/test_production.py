@@ -74,6 +74,48 @@ def test_production_settings_send_hsts_and_secure_cookies():
     ], result.stderr
 
 
+# Runs in a process with the production settings (DJANGO_SECURE on): a visitor
+# opens the log-in page, logs in and switches the language, and we print every
+# cookie the answers set, with its attributes.
+COOKIES_SCRIPT = """
+import json, django
+django.setup()
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.test import Client
+call_command("migrate", verbosity=0)
+get_user_model().objects.create_user("ada", password="ada-password-1")
+client = Client(HTTP_HOST="console.example.com")
+answers = [
+    client.get("/accounts/login/", secure=True),
+    client.post("/accounts/login/", {"username": "ada", "password": "ada-password-1"}, secure=True),
+    client.post("/i18n/setlang/", {"language": "de", "next": "/"}, secure=True),
+]
+cookies = {}
+for answer in answers:
+    for name, morsel in answer.cookies.items():
+        cookies[name] = {
+            "secure": bool(morsel["secure"]), "httponly": bool(morsel["httponly"]), "samesite": morsel["samesite"]
+        }
+print(json.dumps(cookies))
+"""
+
+
+@pytest.mark.slow  # a subprocess with production settings
+def test_every_cookie_is_httponly_secure_and_samesite_lax_in_production():
+    env = production_env(
+        DJANGO_SETTINGS_MODULE="config.settings", ALLOW_PROCESS_LOCAL_CACHE="1", DJANGO_PLAIN_STATIC="1"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", COOKIES_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    cookies = json.loads(result.stdout)
+    assert set(cookies) == {"csrftoken", "sessionid", "django_language"}
+    for name, attributes in cookies.items():
+        assert attributes == {"secure": True, "httponly": True, "samesite": "Lax"}, name
+
+
 def test_pages_carry_a_strict_csp_whose_nonce_is_on_the_scripts(client, admin_user):
     client.force_login(admin_user)
     first = client.get("/projects/demo/")

@@ -1,6 +1,8 @@
 """The key format: generate, parse, checksum, scanner and redaction regexes, mask, keyed hash."""
 
 import contextlib
+import hashlib
+import hmac
 import re
 import secrets
 
@@ -10,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from apikeys import authentication, tokens
+from apikeys.models import ApiKey
 from tests.factories import ApiKeyFactory
 
 PEPPERS = {"v1": "first-pepper-of-the-tests", "v0": "older-pepper-of-the-tests"}
@@ -314,6 +317,26 @@ def test_current_pepper_version_is_the_first_configured(settings):
     settings.API_KEY_PEPPERS = {"v2": "the-new-pepper-of-the-tests", **PEPPERS}
 
     assert tokens.current_pepper_version() == "v2"
+
+
+@pytest.mark.django_db
+def test_the_stored_hash_is_keyed_by_the_peppers_secret(settings):
+    """The database alone cannot verify a key: its row holds HMAC-SHA256 under the pepper's secret.
+
+    An unkeyed hash (SHA-256 of the key, even with the pepper's version mixed in)
+    fails here: the row would equal it, and would still verify the key once the
+    pepper's secret is replaced under the same version.
+    """
+    key = ApiKeyFactory()
+    stored = ApiKey.objects.get(pk=key.pk).secret_hash
+
+    assert stored == hmac.new(PEPPERS["v1"].encode(), key.secret.encode(), hashlib.sha256).hexdigest()
+    assert stored != hashlib.sha256(key.secret.encode()).hexdigest()
+    assert authentication.api_key_authenticate(key.secret).api_key == key
+
+    settings.API_KEY_PEPPERS = {"v1": "another-secret-under-the-same-version", "v0": PEPPERS["v0"]}
+
+    assert authentication.api_key_authenticate(key.secret).error == "invalid"
 
 
 @pytest.mark.django_db
