@@ -1,4 +1,4 @@
-"""In-process parts of `make bench`: the API Keys tab and key creation; prints one JSON line.
+"""In-process parts of `make bench`: the API Keys tab, key creation, checking a secret; prints one JSON line.
 
 Run by benchmarks/run.py with our deployed environment, after setup_ours()
 seeded the projects bench-<size>. The tab is measured through Django's test
@@ -16,6 +16,8 @@ import django
 WARM_UP = 5
 SAMPLES = int(os.environ.get("BENCH_TAB_SAMPLES", "40"))
 CREATED = 300
+HASHED = 2000
+ARGON2_CHECKS = 20
 
 
 def main() -> None:
@@ -65,7 +67,40 @@ def main() -> None:
             project=project, name=f"rate-{i}-{time.time_ns()}", permissions=[catalog.READ_PROJECT], created_by=user
         )
     elapsed = time.perf_counter() - started
-    print(json.dumps({"tab": tab, "create_per_second": CREATED / elapsed}))
+    print(json.dumps({"tab": tab, "create_per_second": CREATED / elapsed, "secret_check": secret_check()}))
+
+
+def secret_check() -> dict:
+    """One key's secret checked our way (HMAC-SHA256 under the pepper) and the way passwords are (Argon2).
+
+    Argon2 with the parameters Django's Argon2PasswordHasher uses for the
+    console's passwords: what a slow hash would add to every API call.
+    """
+    from django.contrib.auth.hashers import Argon2PasswordHasher
+
+    from apikeys import tokens
+
+    raw = tokens.generate().raw
+    version = tokens.current_pepper_version()
+    stored = tokens.hash_key(raw, version)
+
+    def median_ms(check, count: int) -> float:
+        times = []
+        for _ in range(count):
+            started = time.perf_counter()
+            if not check():
+                raise SystemExit("a secret check refused the right secret")
+            times.append((time.perf_counter() - started) * 1000)
+        return statistics.median(times)
+
+    argon2 = Argon2PasswordHasher()
+    encoded = argon2.encode(raw, argon2.salt())
+    return {
+        "hmac_ms": median_ms(lambda: tokens.matches(raw, version, stored), HASHED),
+        "argon2_ms": median_ms(lambda: argon2.verify(raw, encoded), ARGON2_CHECKS),
+        "argon2_parameters": f"time_cost={argon2.time_cost}, memory_cost={argon2.memory_cost} KiB, "
+        f"parallelism={argon2.parallelism}",
+    }
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Everything here is generated from one run; nothing in the report is edited by ha
 import statistics
 from pathlib import Path
 
-from benchmarks.servers import WORKERS
+from benchmarks.servers import PG_HOST, WORKERS
 
 COUNTER_WRITE = "the failure counter's write alone"  # benchmarks/refusals.py's row
 
@@ -157,6 +157,11 @@ def markdown(runs, ctx: dict) -> str:
         "nothing here is edited by hand. Where the time goes inside a request: `make profile` "
         "(cProfile under load, docs/profile/).",
         "",
+        "Needs `wrk`, Redis at 127.0.0.1:6379 (db 14 is flushed) and, for the PostgreSQL half, PostgreSQL at "
+        f"{PG_HOST} with trust authentication (it creates and drops its own databases); without "
+        "PostgreSQL it measures SQLite only and says so here.",
+        "",
+        *(f"**Not measured.** {note}\n" for note in ctx.get("not_measured", [])),
         f"- Machine: {ctx['machine']}. wrk runs on the same machine and takes CPU from the server, "
         "and on PostgreSQL the database server shares it too: read the ratios, not the absolute numbers.",
         "- Every app is served by gunicorn with config/gunicorn.conf.py as `make serve` starts it: "
@@ -269,6 +274,7 @@ def database_section(run) -> list[str]:
     if errors:
         lines += ["", "wrk's socket errors: " + "; ".join(f"{name}: {text}" for name, text in errors.items())]
     tab = {int(size): row for size, row in run.in_process["tab"].items()}
+    check = run.in_process["secret_check"]
     lines += [
         "",
         "### b. The API Keys tab, page 1 (in-process, Django's test client, deployed settings)",
@@ -283,6 +289,14 @@ def database_section(run) -> list[str]:
         "### c. Key creation through the service (in-process)",
         "",
         f"{run.in_process['create_per_second']:.0f} keys per second, single process (one transaction each).",
+        "",
+        "### c2. Checking a key's secret (in-process, one process, the median of many checks)",
+        "",
+        "| how | per check |",
+        "|---|---|",
+        f"| ours: HMAC-SHA256 under the pepper | {check['hmac_ms'] * 1000:.1f} µs |",
+        f"| Argon2 as Django hashes the console's passwords ({check['argon2_parameters']}) "
+        f"| {check['argon2_ms']:.0f} ms |",
         "",
         "### d. What each refusal costs server-side (benchmarks/refusals.py, in-process)",
         "",

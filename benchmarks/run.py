@@ -122,14 +122,16 @@ def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
     names = [n.strip() for n in os.environ.get("BENCH_DATABASES", "sqlite,postgresql").split(",") if n.strip()]
+    not_measured = []
     if "postgresql" in names and not servers.postgresql_available():
         names.remove("postgresql")
+        not_measured.append(f"PostgreSQL: no server answered at {servers.PG_ADMIN_URL}, so only SQLite was measured.")
     log("peer venv: " + str(servers.PEER_VENV.relative_to(ROOT)))
     versions = servers.ensure_peer_venv()
     log(f"   {versions}")
     runs = [bench_database(servers.database(name)) for name in names]
     REPORT.parent.mkdir(parents=True, exist_ok=True)
-    REPORT.write_text(report.markdown(runs, context(versions)))
+    REPORT.write_text(report.markdown(runs, context(versions) | {"not_measured": not_measured}))
     print(report.summary(runs), flush=True)
     log(f"wrote {REPORT.relative_to(ROOT)}")
 
