@@ -11,9 +11,23 @@ from pytest_django.asserts import assertContains, assertNotContains
 from apikeys.models import ApiKey
 from projects import catalog
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, role
+from tests.routes import ROUTES
+from tests.routes import url as route_url
 
-PROJECT_PAGES = ["overview", "keys", "create", "revoke"]
+# Every console page of a project, from the URLconf: a page added later is in
+# the matrix below without editing this file, and must be classified here.
+PROJECT_ROUTES = {route.template: route for route in ROUTES if route.template.startswith("projects/%(slug)s/")}
+NAMES = {
+    "projects/%(slug)s/": "overview",
+    "projects/%(slug)s/api-keys/": "keys",
+    "projects/%(slug)s/api-keys/create/": "create",
+    "projects/%(slug)s/api-keys/%(public_id)s/": "key",
+    "projects/%(slug)s/api-keys/%(public_id)s/revoke/": "revoke",
+}
+PROJECT_PAGES = [NAMES.get(template, template) for template in PROJECT_ROUTES]
 ALL_PAGES = ["list", *PROJECT_PAGES]
+READ_ONLY_PAGES = ["overview", "keys", "key"]  # a Viewer (can_read_api_keys_in_project) opens these
+MANAGING_PAGES = ["create", "revoke"]  # these need can_create_api_keys_in_project
 LOGGED_IN = ["outsider", "viewer_user", "member_user", "admin_user", "superuser"]
 
 
@@ -23,13 +37,16 @@ def api_key(project):
 
 
 def url(page: str, api_key, slug: str = "demo") -> str:
-    return {
-        "list": "/projects/",
-        "overview": f"/projects/{slug}/",
-        "keys": f"/projects/{slug}/api-keys/",
-        "create": f"/projects/{slug}/api-keys/create/",
-        "revoke": f"/projects/{slug}/api-keys/{api_key.public_id}/revoke/",
-    }[page]
+    if page == "list":
+        return "/projects/"
+    template = next(template for template, name in NAMES.items() if name == page) if page in NAMES.values() else page
+    return route_url(PROJECT_ROUTES[template], {"slug": slug, "public_id": api_key.public_id})
+
+
+def test_every_project_page_is_in_the_matrix():
+    """A new page of a project must be named and classified, read-only or managing, before it ships."""
+    assert len(PROJECT_PAGES) >= 5
+    assert sorted(PROJECT_PAGES) == sorted(READ_ONLY_PAGES + MANAGING_PAGES)
 
 
 def get_as(client, request, user_fixture: str, path: str):
@@ -110,12 +127,12 @@ def test_non_member_gets_404_when_posting_a_revocation(client, outsider, api_key
     assert api_key.revoked_at is None
 
 
-@pytest.mark.parametrize("page", ["list", "overview", "keys"])
+@pytest.mark.parametrize("page", ["list", *READ_ONLY_PAGES])
 def test_viewer_can_open_read_only_pages(client, request, api_key, page):
     assert get_as(client, request, "viewer_user", url(page, api_key)).status_code == 200
 
 
-@pytest.mark.parametrize("page", ["create", "revoke"])
+@pytest.mark.parametrize("page", MANAGING_PAGES)
 def test_viewer_gets_403_naming_the_missing_permission(client, request, api_key, page):
     response = get_as(client, request, "viewer_user", url(page, api_key))
 

@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from apikeys import services, tokens
+from apikeys.errors import ApiKeyError
 from apikeys.models import ApiKey, AuditEvent
 from projects import catalog
 from tests.factories import ApiKeyFactory, UserFactory, expired_api_key
@@ -635,6 +636,41 @@ def test_revoke_answers_200_with_status_revoked(client, project, key, target):
     assert target.revoked_by_key == key
     event = AuditEvent.objects.get(api_key=target, action=AuditEvent.Action.REVOKED)
     assert event.actor_key == key
+
+
+def test_a_revocation_through_the_api_is_audited_with_the_client_address(client, project, key, target):
+    client.post(revoke_url(target), REMOTE_ADDR="198.51.100.7", **bearer(key.secret))
+
+    event = AuditEvent.objects.get(api_key=target, action=AuditEvent.Action.REVOKED)
+    assert event.actor_key == key
+    assert event.ip_address == "198.51.100.7"
+
+
+def test_another_projects_key_cannot_be_reached_under_the_own_slug(client, project, other_project, key):
+    """The key id in the URL is looked up in the caller's project only, not just the slug checked."""
+    theirs = ApiKeyFactory(project=other_project, name="theirs")
+
+    response = client.post(revoke_url(theirs, slug=project.slug), **bearer(key.secret))
+
+    assert response.status_code == 404
+    assert response.json()["error"] == "not_found"
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+    assert not AuditEvent.objects.filter(api_key=theirs).exclude(action=AuditEvent.Action.CREATED).exists()
+
+
+def test_a_revoked_key_cannot_revoke_another_key(client, project, key, target):
+    """Its revocation committed: a request it had in flight, or sends later, writes nothing."""
+    services.api_key_revoke(api_key=key, revoked_by=None, revoked_by_key=key)
+
+    response = client.post(revoke_url(target), **bearer(key.secret))
+    assert response.status_code == 401
+    with pytest.raises(ApiKeyError) as refused:
+        services.api_key_revoke(api_key=target, revoked_by=None, revoked_by_key=key)
+
+    assert refused.value.code == "key_revoked"
+    target.refresh_from_db()
+    assert target.revoked_at is None
 
 
 def test_a_revoked_key_is_refused_on_the_very_next_request(client, project, key, target):

@@ -2,6 +2,8 @@
 
 from datetime import timedelta
 
+import pytest
+from django.db import DatabaseError
 from django.utils import timezone
 
 from apikeys import authentication, services
@@ -43,3 +45,28 @@ def test_revoking_a_child_leaves_its_parent_working(project, admin_user):
     services.api_key_revoke(api_key=child.api_key, revoked_by=admin_user)
 
     assert authentication.api_key_authenticate(parent.secret).ok
+
+
+def test_a_failure_in_the_middle_of_a_cascade_revokes_nothing(project, admin_user, monkeypatch):
+    """The key and its offspring are revoked in one transaction: all of them, or (the database failing) none."""
+    parent = ApiKeyFactory(project=project, permissions=[catalog.READ_PROJECT, catalog.CREATE_API_KEYS])
+    child = _child(parent, "child")
+    grandchild = _child(child.api_key, "grandchild", days=5)
+    real_audit, calls = services._audit, []
+
+    def audit_failing_at_the_last_descendant(*args, **kwargs):
+        calls.append(args[1].name)
+        if args[1].name == "grandchild":
+            raise DatabaseError("disk full")
+        return real_audit(*args, **kwargs)
+
+    monkeypatch.setattr(services, "_audit", audit_failing_at_the_last_descendant)
+
+    with pytest.raises(DatabaseError):
+        services.api_key_revoke(api_key=parent, revoked_by=admin_user)
+
+    assert calls[-1] == "grandchild"  # the parent and the child were already revoked and audited
+    assert ApiKey.objects.filter(revoked_at__isnull=False).count() == 0
+    assert not AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED).exists()
+    for key in (parent, child, grandchild):
+        assert authentication.api_key_authenticate(key.secret).ok

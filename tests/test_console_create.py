@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apikeys import authentication, tokens
 from apikeys.models import ApiKey, AuditEvent, CreationTicket
+from config.logfilters import install_record_factory
 from projects import catalog
 from projects.templatetags.console import when
 from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory
@@ -522,11 +523,18 @@ class RawRecords(logging.Handler):
 
 @pytest.fixture
 def raw_records():
+    """Messages as the code logs them: the scrubbing record factory is set aside meanwhile.
+
+    So a test using it sees whether the secret is ever handed to a logger, not
+    only whether the scrubbing caught it (config/logfilters.py).
+    """
     handler = RawRecords()
     root = logging.getLogger()
     root.handlers.insert(0, handler)
+    logging.setLogRecordFactory(logging.LogRecord)
     yield handler.messages
     root.removeHandler(handler)
+    install_record_factory()
 
 
 def test_secret_is_not_logged_not_even_in_sql(client, project, admin_user, caplog, settings, raw_records):

@@ -539,6 +539,33 @@ def test_reported_requests_are_refused_with_400(member_client, caller, method, p
         assert "not allowed" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"HTTP_USER_AGENT": "curl/8\x00"},
+        {"HTTP_ACCEPT_LANGUAGE": "de\x1b[2J"},
+        {"HTTP_X_FORWARDED_FOR": "192.0.2.1\n198.51.100.2"},
+        {"HTTP_REFERER": "https://console.example/\r\nX-Injected: 1"},
+        {"HTTP_COOKIE": "django_language=de\x00"},
+        {"HTTP_COOKIE": "other=\x7f"},
+    ],
+    ids=["nul-user-agent", "escape-language", "newline-forwarded-for", "crlf-referer", "nul-cookie", "del-cookie"],
+)
+@pytest.mark.parametrize("path", ["/projects/demo/api-keys/", "/api/v1/whoami"])
+def test_control_characters_in_a_header_or_cookie_are_refused_before_the_session(member_client, caller, path, environ):
+    if "HTTP_COOKIE" in environ:  # beside the real session cookie, which must not be loaded either
+        session = member_client.cookies[settings.SESSION_COOKIE_NAME].value
+        environ = {"HTTP_COOKIE": f"{settings.SESSION_COOKIE_NAME}={session}; {environ['HTTP_COOKIE']}"}
+
+    response = member_client.get(path, HTTP_AUTHORIZATION=f"Bearer {caller.secret}", **environ)
+
+    assert response.status_code == 400
+    assert not hasattr(response.wsgi_request, "user") or not response.wsgi_request.user.is_authenticated
+    assert not getattr(response.wsgi_request, "session", None) or not response.wsgi_request.session.accessed
+    if path.startswith("/api/"):
+        assert response.json()["error"] == "bad_request"
+
+
 def test_search_for_nul_matches_no_key_on_any_database(member_client, project):
     ApiKeyFactory(project=project, name="production-deploy")
 

@@ -75,22 +75,26 @@ def test_production_settings_send_hsts_and_secure_cookies():
 
 
 # Runs in a process with the production settings (DJANGO_SECURE on): a visitor
-# opens the log-in page, logs in and switches the language, and we print every
-# cookie the answers set, with its attributes.
+# opens the log-in page, logs in, revokes a key (a message for the next page)
+# and switches the language; we print every cookie the answers set, with its
+# attributes.
 COOKIES_SCRIPT = """
 import json, django
 django.setup()
-from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
+from apikeys.models import ApiKey
 call_command("migrate", verbosity=0)
-get_user_model().objects.create_user("ada", password="ada-password-1")
+call_command("seed_demo", "--force", verbosity=0)
+key = ApiKey.objects.active().filter(project__slug="demo").first()
 client = Client(HTTP_HOST="console.example.com")
 answers = [
     client.get("/accounts/login/", secure=True),
-    client.post("/accounts/login/", {"username": "ada", "password": "ada-password-1"}, secure=True),
+    client.post("/accounts/login/", {"username": "alice", "password": "alice-password"}, secure=True),
+    client.post(f"/projects/demo/api-keys/{key.public_id}/revoke/", secure=True),
     client.post("/i18n/setlang/", {"language": "de", "next": "/"}, secure=True),
 ]
+assert [answer.status_code for answer in answers] == [200, 302, 302, 302], [a.status_code for a in answers]
 cookies = {}
 for answer in answers:
     for name, morsel in answer.cookies.items():
@@ -110,8 +114,8 @@ def test_every_cookie_is_httponly_secure_and_samesite_lax_in_production():
         [sys.executable, "-c", COOKIES_SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )
     assert result.returncode == 0, result.stderr
-    cookies = json.loads(result.stdout)
-    assert set(cookies) == {"csrftoken", "sessionid", "django_language"}
+    cookies = json.loads(result.stdout.splitlines()[-1])  # after seed_demo's report
+    assert set(cookies) == {"csrftoken", "sessionid", "messages", "django_language"}
     for name, attributes in cookies.items():
         assert attributes == {"secure": True, "httponly": True, "samesite": "Lax"}, name
 
