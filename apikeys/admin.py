@@ -1,10 +1,12 @@
+from datetime import datetime
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.template.response import TemplateResponse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -34,6 +36,19 @@ class StatusFilter(admin.SimpleListFilter):
         if self.value() in Status.values:
             return queryset.with_status(self.value())
         return queryset
+
+
+EXAMPLE_EXPIRY = datetime(2030, 1, 31, 0, 0)
+
+
+def input_example(moment: datetime) -> str:
+    """`moment` as the active language's first date-time input format without seconds writes it.
+
+    The field reads exactly these formats ("2030-01-31 00:00" in English,
+    "31.01.2030 00:00" in German), so the example is one it accepts.
+    """
+    pattern = next(f for f in formats.get_format("DATETIME_INPUT_FORMATS") if "%S" not in f)
+    return moment.strftime(pattern)
 
 
 class AdminApiKeyCreateForm(forms.ModelForm, KeyValuesForm):
@@ -69,11 +84,12 @@ class AdminApiKeyCreateForm(forms.ModelForm, KeyValuesForm):
         self.fields["project"].queryset = limit_to_projects(
             Project.objects.all(), self.request.user, catalog.CREATE_API_KEYS, field="pk"
         )
-        # The date is read in the site's time zone: say which.
+        # The date is read in the site's time zone: say which, and show a date
+        # written the way the field reads it in the active language.
         self.fields["expires_at"].help_text = gettext(
-            "Optional, for example 2030-01-31 00:00, in the time zone %(zone)s. At most 100 years from now. "
+            "Optional, for example %(example)s, in the time zone %(zone)s. At most 100 years from now. "
             "Leave empty for no expiry."
-        ) % {"zone": timezone.get_current_timezone_name()}
+        ) % {"example": input_example(EXAMPLE_EXPIRY), "zone": timezone.get_current_timezone_name()}
 
     def _post_clean(self):
         # No model validation of an unsaved copy: the service is the validation.
@@ -266,17 +282,23 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 services.api_key_revoke(api_key=key, revoked_by=request.user, ip_address=client_ip(request))
                 for key in sorted(keys, key=lambda key: (key.project_id, key.pk))
             )
-        self.message_user(request, gettext("Revoked %(count)s API key(s).") % {"count": revoked}, messages.SUCCESS)
+        message = ngettext("Revoked %(count)s API key.", "Revoked %(count)s API keys.", revoked) % {"count": revoked}
+        self.message_user(request, message, messages.SUCCESS)
         return None
 
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["at", "action", "project", "api_key", "actor_label", "ip_address"]
+    list_display = ["at", "action", "project", "api_key", "actor", "ip_address"]
     list_filter = ["action", ("project", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["api_key__name", "api_key__public_id", "actor_label"]
-    list_select_related = ["project", "api_key"]
+    list_select_related = ["project", "api_key", "actor_key"]
     date_hierarchy = "at"
+
+    # The recorded label, but a key that acted is named in the reader's language.
+    @admin.display(description=AuditEvent._meta.get_field("actor_label").verbose_name, ordering="actor_label")
+    def actor(self, event: AuditEvent) -> str:
+        return event.actor
 
     def get_queryset(self, request):
         # Events carry addresses and names: only of keys the user may see.

@@ -4,7 +4,7 @@ from django.utils.translation import gettext_lazy
 
 class ApiKeysConfig(AppConfig):
     name = "apikeys"
-    verbose_name = "API keys"
+    verbose_name = gettext_lazy("API keys")
 
     def ready(self):
         from projects import catalog, tabs

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from apikeys import schema, tokens
@@ -118,36 +119,51 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    public_id = models.CharField(max_length=tokens.PUBLIC_ID_LENGTH, unique=True, editable=False)
-    secret_hash = models.CharField(max_length=64, editable=False)
-    pepper_version = models.CharField(max_length=32, editable=False)
-    last4 = models.CharField(max_length=4, editable=False)
+    public_id = models.CharField(_("public id"), max_length=tokens.PUBLIC_ID_LENGTH, unique=True, editable=False)
+    secret_hash = models.CharField(_("secret hash"), max_length=64, editable=False)
+    pepper_version = models.CharField(_("pepper version"), max_length=32, editable=False)
+    last4 = models.CharField(_("last four characters"), max_length=4, editable=False)
 
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="api_keys")
-    name = models.CharField(max_length=schema.NAME_MAX_LENGTH)
-    description = models.TextField(blank=True, max_length=schema.DESCRIPTION_MAX_LENGTH)
-    tags = models.JSONField(default=list, blank=True)
+    project = models.ForeignKey(Project, verbose_name=_("project"), on_delete=models.PROTECT, related_name="api_keys")
+    name = models.CharField(_("name"), max_length=schema.NAME_MAX_LENGTH)
+    description = models.TextField(_("description"), blank=True, max_length=schema.DESCRIPTION_MAX_LENGTH)
+    tags = models.JSONField(_("tags"), default=list, blank=True)
     # Codenames of the catalog, fixed at creation. Kept on the row so that
     # authenticating a key is one query.
-    permissions = models.JSONField(default=list)
-    expires_at = models.DateTimeField(null=True, blank=True)
+    permissions = models.JSONField(_("permissions"), default=list)
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
 
-    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    created_by_key = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_by_key = models.ForeignKey(
+        "self", verbose_name=_("created by key"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     revoked_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("revoked by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    revoked_by_key = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    revoked_by_key = models.ForeignKey(
+        "self", verbose_name=_("revoked by key"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["project", "-created_at", "-id"], name="api_key_project_listing"),
@@ -232,23 +248,52 @@ class AuditEvent(models.Model):
         CREATED = "api_key.created", _("API key created")
         REVOKED = "api_key.revoked", _("API key revoked")
 
-    action = models.CharField(max_length=32, choices=Action.choices)
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="+")
-    api_key = models.ForeignKey(ApiKey, on_delete=models.PROTECT, related_name="audit_events")
-    actor_user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
+    project = models.ForeignKey(Project, verbose_name=_("project"), on_delete=models.PROTECT, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, verbose_name=_("API key"), on_delete=models.PROTECT, related_name="audit_events"
     )
-    actor_key = models.ForeignKey(ApiKey, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("actor user"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    actor_key = models.ForeignKey(
+        ApiKey, verbose_name=_("actor key"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     # A username survives the user's deletion; the row is the audit trail.
-    actor_label = models.CharField(max_length=200)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    # Stored in English for a key (services._audit); `actor` says it in the
+    # reader's language.
+    actor_label = models.CharField(_("actor label"), max_length=200)
+    ip_address = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
 
     class Meta:
         ordering = ["-at", "-id"]
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()}: {self.api_key.name} by {self.actor_label}"
+        return gettext("%(action)s: %(key)s by %(actor)s") % {
+            "action": self.get_action_display(),
+            "key": self.api_key.name,
+            "actor": self.actor,
+        }
+
+    @property
+    def actor(self) -> str:
+        """Who acted, in the active language: the recorded username, or the acting key."""
+        if self.actor_key_id is None:
+            return self.actor_label
+        return actor_key_label(self.actor_key)
+
+
+def actor_key_label(key: ApiKey) -> str:
+    """How the audit trail names a key that acted (stored in English as AuditEvent.actor_label)."""
+    return gettext("API key %(name)s (%(public_id)s)") % {"name": key.name, "public_id": key.public_id}
 
 
 # Unused create-form tickets are worthless after a day: deleted when their user
@@ -284,13 +329,21 @@ class CreationTicket(models.Model):
     double click or parallel posts of the same form create one key at most.
     """
 
-    token = models.CharField(max_length=64, unique=True)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    created_at = models.DateTimeField(default=timezone.now)
-    used_at = models.DateTimeField(null=True, blank=True)
+    token = models.CharField(_("token"), max_length=64, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("user"), on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    used_at = models.DateTimeField(_("used at"), null=True, blank=True)
 
     objects = CreationTicketQuerySet.as_manager()
 
+    class Meta:
+        verbose_name = _("creation ticket")
+        verbose_name_plural = _("creation tickets")
+
     def __str__(self) -> str:
         # Never the token: it would let whoever reads it submit the form.
-        return f"Create-form ticket of {self.user} ({'used' if self.used_at else 'unused'})"
+        if self.used_at:
+            return gettext("Create-form ticket of %(user)s (used)") % {"user": self.user}
+        return gettext("Create-form ticket of %(user)s (unused)") % {"user": self.user}

@@ -63,14 +63,21 @@ def clean_tags(tags) -> list[str]:
             continue
         if len(tag) > MAX_TAG_LENGTH or not set(tag) <= TAG_CHARACTERS:
             raise ApiKeyError(
-                gettext("Tag “%(tag)s” is not valid: use up to %(max)s letters, digits or - _ . : / =.")
+                ngettext(
+                    "Tag “%(tag)s” is not valid: use up to %(max)s letter, digit or - _ . : / =.",
+                    "Tag “%(tag)s” is not valid: use up to %(max)s letters, digits or - _ . : / =.",
+                    MAX_TAG_LENGTH,
+                )
                 % {"tag": tag[:40], "max": MAX_TAG_LENGTH},
                 field="tags",
             )
         if tag not in cleaned:
             cleaned.append(tag)
     if len(cleaned) > MAX_TAGS:
-        raise ApiKeyError(gettext("Use at most %(max)s tags.") % {"max": MAX_TAGS}, field="tags")
+        raise ApiKeyError(
+            ngettext("Use at most %(max)s tag.", "Use at most %(max)s tags.", MAX_TAGS) % {"max": MAX_TAGS},
+            field="tags",
+        )
     return cleaned
 
 
@@ -126,7 +133,13 @@ def clean_name(name) -> str:
         )
     if len(name) > NAME_MAX_LENGTH:
         raise ApiKeyError(
-            gettext("The name can be at most %(max)s characters.") % {"max": NAME_MAX_LENGTH}, field="name"
+            ngettext(
+                "The name can be at most %(max)s character.",
+                "The name can be at most %(max)s characters.",
+                NAME_MAX_LENGTH,
+            )
+            % {"max": NAME_MAX_LENGTH},
+            field="name",
         )
     return name
 
@@ -137,7 +150,12 @@ def clean_description(description) -> str:
     description = description.replace("\r\n", "\n").replace("\r", "\n").strip()
     if len(description) > DESCRIPTION_MAX_LENGTH:
         raise ApiKeyError(
-            gettext("The description can be at most %(max)s characters.") % {"max": DESCRIPTION_MAX_LENGTH},
+            ngettext(
+                "The description can be at most %(max)s character.",
+                "The description can be at most %(max)s characters.",
+                DESCRIPTION_MAX_LENGTH,
+            )
+            % {"max": DESCRIPTION_MAX_LENGTH},
             field="description",
         )
     return description

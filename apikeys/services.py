@@ -7,13 +7,13 @@ in one place; what the values themselves may be is apikeys.schema's.
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
-from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils import formats, timezone
+from django.utils.translation import gettext, pgettext
 
 from apikeys import schema, text, tokens
 from apikeys.errors import TEMPORARY_FAILURE, ApiKeyError
@@ -127,19 +127,28 @@ def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_
         if latest is not None:
             raise ApiKeyError(
                 gettext("An expiration date is required; the latest allowed is %(latest)s UTC.")
-                % {"latest": f"{latest:%Y-%m-%d %H:%M}"},
+                % {"latest": utc_instant(latest)},
                 field="expires_at",
             )
     elif latest is not None and values.expires_at > latest:
+        # One whole sentence per reason, so that each language can build its own.
         if parent_key is not None and latest == parent_key.expires_at:
-            reason = gettext("the key creating it")
+            message = gettext("The expiration date can be at most %(latest)s UTC (the key creating it).")
         else:
-            reason = gettext("policy")
-        raise ApiKeyError(
-            gettext("The expiration date can be at most %(latest)s UTC (%(reason)s).")
-            % {"latest": f"{latest:%Y-%m-%d %H:%M}", "reason": reason},
-            field="expires_at",
-        )
+            message = gettext("The expiration date can be at most %(latest)s UTC (policy).")
+        raise ApiKeyError(message % {"latest": utc_instant(latest)}, field="expires_at")
+
+
+def utc_instant(value: datetime) -> str:
+    """An instant in UTC as a message states it, in the active language's date format.
+
+    English, the language the API always answers in, keeps ISO 8601
+    ("2027-02-24 23:59"); German writes its own ("24.02.2027, 23:59").
+    """
+    # Translators: a date format of Django's `date` filter for an instant in
+    # UTC inside a sentence (Y: year, m: month, d: day, H:i: time). German:
+    # d.m.Y, H:i (the date, a comma, the time, as the console's dates).
+    return formats.date_format(value.astimezone(UTC), pgettext("date format", "Y-m-d H:i"))
 
 
 def _write(values: schema.KeyInput, project, user, key, ip_address, ticket, now: datetime) -> CreatedKey:
@@ -298,6 +307,7 @@ def _check_acting_key(api_key: ApiKey) -> None:
 
 
 def _audit(action, api_key, user, key, ip_address, now) -> None:
+    # Kept in English, like every stored value; AuditEvent.actor says it in the reader's language.
     label = user.get_username() if user is not None else f"API key {key.name} ({key.public_id})"
     AuditEvent.objects.create(
         action=action,

@@ -29,10 +29,16 @@ READ = catalog.perm(catalog.READ_API_KEYS)
 
 def key_row_words() -> dict[str, str]:
     """What every row of the key table repeats (templates/apikeys/_key_row.html),
-    translated once per page rather than once per row."""
+    translated once per page rather than once per row. The *_named phrases
+    carry the row's key name: the row fills it in (the with_name filter)."""
     return {
         "copy": gettext("Create a new key with these permissions"),
+        # Translators: the accessible name of a row's icon link to the create form.
+        "copy_named": gettext("Create a new key with the permissions of “%(name)s”"),
         "revoke": gettext("Revoke"),
+        # Translators: what a screen reader says for a row's Revoke link. It must
+        # contain the translation of "Revoke" (the link's visible text), in any letter case.
+        "revoke_named": gettext("Revoke “%(name)s”"),
         "status": gettext("Status"),
         "permissions": gettext("Permissions"),
         "key": gettext("Key"),

@@ -16,7 +16,7 @@ import unicodedata
 from django.conf import settings
 from django.core.cache import cache, caches
 from django.core.cache.backends.redis import RedisCache
-from django.utils.translation import gettext
+from django.utils.translation import ngettext
 
 from config.http import client_ip
 
@@ -119,7 +119,11 @@ def login_succeeded(request, username: str) -> None:
 
 def login_refused_message() -> str:
     minutes = max(1, settings.LOGIN_FAILURE_WINDOW_SECONDS // 60)
-    return gettext("Too many failed log-in attempts. Try again in %(minutes)s minutes.") % {"minutes": minutes}
+    return ngettext(
+        "Too many failed log-in attempts. Try again in %(minutes)s minute.",
+        "Too many failed log-in attempts. Try again in %(minutes)s minutes.",
+        minutes,
+    ) % {"minutes": minutes}
 
 
 # The API's failed-authentication policy: API_AUTH_FAILURE_LIMIT failed

@@ -89,9 +89,14 @@ class RoleAdmin(admin.ModelAdmin):
     decide who may change one, and a change reaches every project.
     """
 
-    list_display = ["name", "permission_count"]
+    list_display = ["display_name", "permission_count"]
     search_fields = ["name"]
     filter_horizontal = ["permissions"]
+
+    # The default roles in the reader's language, like everywhere else.
+    @admin.display(description=_("name"), ordering="name")
+    def display_name(self, role: Role) -> str:
+        return role.display_name
 
     @admin.display(description=_("Permissions"))
     def permission_count(self, role: Role) -> int:
@@ -101,10 +106,22 @@ class RoleAdmin(admin.ModelAdmin):
         if db_field.name == "permissions":
             # Only the provider's catalog, never Django's add/change/delete ones.
             kwargs["queryset"] = catalog_permissions().order_by("codename")
-        return super().formfield_for_manytomany(db_field, request, **kwargs)
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "permissions":
+            # Named as the key's add form names them, in the reader's language.
+            formfield.label_from_instance = permission_label
+        return formfield
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("permissions")
+
+
+def permission_label(permission) -> str:
+    """ "Project: View the project (can_read_project_in_project)", not Django's "Projects | project | …" in English."""
+    entry = catalog.BY_CODENAME.get(permission.codename)
+    if entry is None:
+        return str(permission)
+    return f"{entry.group}: {entry.display_label} ({entry.codename})"
 
 
 @admin.register(Membership)

@@ -148,6 +148,21 @@ DEFAULT_ROLES: dict[str, tuple[str, ...]] = {
     VIEWER: tuple(p.codename for p in CATALOG if p.codename in READ_ONLY),
 }
 
+# Their names as pages show them. A role's row keeps its English name (code and
+# the data migration look roles up by it); a role an admin added or renamed is
+# shown as it is named.
+ROLE_NAMES = {
+    ADMINISTRATOR: pgettext_lazy("role", "Administrator"),
+    MEMBER: pgettext_lazy("role", "Member"),
+    VIEWER: pgettext_lazy("role", "Viewer"),
+}
+
+
+def role_name(name: str) -> str:
+    """A role's name in the active language: a default role's translation, any other role's own name."""
+    translated = ROLE_NAMES.get(name)
+    return str(translated) if translated is not None else name
+
 
 def grouped(codenames) -> list[tuple[str, list[CatalogPermission]]]:
     """The given codenames as catalog entries grouped by service, in catalog order."""

@@ -13,7 +13,7 @@ def project_list(request: HttpRequest):
         projects = Project.objects.all()
     else:
         projects = Project.objects.filter(memberships__user=request.user)
-    memberships = {m.project_id: m.role.name for m in request.user.memberships.select_related("role")}
+    memberships = {m.project_id: m.role.display_name for m in request.user.memberships.select_related("role")}
     rows = [(project, memberships.get(project.pk)) for project in projects]
     return render(request, "projects/project_list.html", {"rows": rows})
 

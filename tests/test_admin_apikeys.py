@@ -185,7 +185,7 @@ def test_revoke_action_revokes_the_selected_keys_once_confirmed(admin_client, ke
     revoked = set(ApiKey.objects.filter(revoked_at__isnull=False).values_list("name", flat=True))
     assert revoked == {"alpha", "gamma", "beta"}
     # beta was already revoked: no second revocation, and the count says so.
-    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Revoked 2 API key(s)."]
+    assert [str(m) for m in get_messages(response.wsgi_request)] == ["Revoked 2 API keys."]
     events = AuditEvent.objects.filter(action=AuditEvent.Action.REVOKED, actor_user=superuser, ip_address="192.0.2.8")
     assert {e.api_key.name for e in events} == {"alpha", "gamma"}
     assert authentication.api_key_authenticate(keys["alpha"].secret).error == "revoked"

@@ -492,6 +492,7 @@ def assert_no_injected_markup(response):
 
 def test_hostile_name_and_description_are_escaped_in_the_list(client, project, admin_user):
     key = ApiKeyFactory(project=project, name=SCRIPT, description=IMG, tags=["a=b", "x/y:z"])
+    quoting = ApiKeyFactory(project=project, name=IMG)  # its name goes into an attribute: aria-label
     client.force_login(admin_user)
 
     response = client.get(list_url(project))
@@ -502,6 +503,10 @@ def test_hostile_name_and_description_are_escaped_in_the_list(client, project, a
     assert name_of(row) == SCRIPT
     assert facts(row)["Description"] == IMG
     assert [tag.text() for tag in row.find_all("span", class_="tag")] == ["a=b", "x/y:z"]
+    # The name filled into the links' translated phrases is escaped too.
+    assert row.find("a", class_="revoke-link").attrs["aria-label"] == f"Revoke “{SCRIPT}”"
+    assert row.find("a", class_="icon-link").text() == f"Create a new key with the permissions of “{SCRIPT}”"
+    assert entry(response, quoting).find("a", class_="revoke-link").attrs["aria-label"] == f"Revoke “{IMG}”"
 
 
 def test_hostile_search_text_is_escaped(client, project, admin_user):
@@ -716,7 +721,8 @@ def test_entry_links_to_a_prefilled_create_form(client, project, admin_user):
 
     link = entry(client.get(list_url(project)), source).find("a", href=f"{create_url(project)}?from={source.public_id}")
     assert link is not None
-    assert "Create a new key with these permissions" in link.text()
+    assert link.attrs["title"] == "Create a new key with these permissions"
+    assert link.text() == "Create a new key with the permissions of “source”"
     response = client.get(link.attrs["href"])
 
     assert response.status_code == 200

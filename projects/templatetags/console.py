@@ -88,3 +88,14 @@ def _permission_labels(codenames: frozenset[str], language: str) -> SafeString:
         ),
     )
     return format_html('<strong class="perm-summary">{}:</strong> {}', catalog.summary(codenames), labels)
+
+
+@register.filter
+def with_name(pattern: str, name: str) -> str:
+    """A translated phrase with a %(name)s placeholder, filled in: "Revoke “%(name)s”"|with_name:"ci".
+
+    The key table translates each such phrase once per page (apikeys.views.key_row_words)
+    and fills in every row's key name here. The result is plain text: the template
+    escapes it, the name and the translation alike.
+    """
+    return str(pattern) % {"name": name}

@@ -48,7 +48,8 @@ def assert_accessible(page: Page, what: str) -> None:
 
 def open_revoke_dialog(page: Page, name: str):
     page.goto("/projects/demo/api-keys/")
-    key_row(page, name).get_by_role("link", name=re.compile(r"^Revoke")).click()
+    # The link's accessible name is one phrase with the key's name in it.
+    key_row(page, name).get_by_role("link", name=f"Revoke “{name}”", exact=True).click()
     dialog = page.get_by_role("dialog", name="Revoke API Key")
     expect(dialog).to_be_visible()
     page.wait_for_function(
@@ -133,10 +134,44 @@ def test_axe_in_german(a11y_page: Page, live_server, demo_keys):
     a11y_page.context.add_cookies(
         [{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": "de", "url": live_server.url}]
     )
-    for path in ("/projects/demo/api-keys/", "/projects/demo/api-keys/create/"):
+    detail = f"/projects/demo/api-keys/{demo_keys['active'].public_id}/"
+    for path in ("/projects/demo/api-keys/", "/projects/demo/api-keys/create/", detail):
         a11y_page.goto(path)
         assert a11y_page.evaluate("document.documentElement.lang") == "de"
         assert_accessible(a11y_page, f"{path} in German")
+
+
+def label_in_name_check(page: Page) -> dict[str, list[str]]:
+    """axe's label-content-name-mismatch rule alone (WCAG 2.5.3): the elements it passed and failed."""
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    return page.evaluate(
+        """async () => {
+            const r = await axe.run(document, {runOnly: ["label-content-name-mismatch"]});
+            const targets = results => results.flatMap(p => p.nodes.map(n => n.target.join(" ")));
+            return {passes: targets(r.passes), violations: targets(r.violations), incomplete: targets(r.incomplete)};
+        }"""
+    )
+
+
+def test_german_revoke_links_are_named_in_one_german_phrase(a11y_page: Page, live_server, demo_keys):
+    """„ci-deploy“ widerrufen, not "Widerrufen ci-deploy"; the visible word stays
+    in the name, so axe's label-content-name-mismatch (WCAG 2.5.3) passes them."""
+    log_in(a11y_page, "alice")
+    a11y_page.context.add_cookies(
+        [{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": "de", "url": live_server.url}]
+    )
+    for path, link in (
+        ("/projects/demo/api-keys/", lambda: key_row(a11y_page, "ci-deploy")),
+        (f"/projects/demo/api-keys/{demo_keys['active'].public_id}/", lambda: a11y_page.locator(".detail-actions")),
+    ):
+        a11y_page.goto(path)
+        revoke = link().get_by_role("link", name="„ci-deploy“ widerrufen", exact=True)
+        expect(revoke).to_have_text("Widerrufen")
+        checked = label_in_name_check(a11y_page)
+        assert checked["violations"] == [], path
+        # Every labelled link was checked (and passed), the revoke links among them.
+        assert len(checked["passes"]) == a11y_page.locator("a[aria-label]").count() > 0, (path, checked)
 
 
 # -- what axe cannot see ---------------------------------------------------------

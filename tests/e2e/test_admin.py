@@ -60,6 +60,6 @@ def test_a_keys_page_has_no_save_button_and_revokes_through_the_confirmation(pag
     page.get_by_role("button", name="Revoke this API key…").click()
     page.get_by_role("button", name="Yes, revoke API keys").click()
 
-    expect(page.locator(".messagelist")).to_contain_text("Revoked 1 API key(s).")
+    expect(page.locator(".messagelist")).to_contain_text("Revoked 1 API key.")
     key.refresh_from_db()
     assert key.revoked_at is not None

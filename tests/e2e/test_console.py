@@ -154,7 +154,7 @@ def test_seed_click_path_create_use_and_revoke(page: Page, live_server):
 
     # Revoke in place: htmx loads a native <dialog>, no full page load.
     page.evaluate("window.__e2eNoReload = 'still the same document'")
-    row.get_by_role("link", name=re.compile(r"^Revoke")).click()
+    row.get_by_role("link", name="Revoke “ci-deploy”", exact=True).click()
     dialog = page.get_by_role("dialog", name="Revoke API Key")
     expect(dialog).to_be_visible()
     assert page.evaluate("document.getElementById('revoke-dialog').open") is True

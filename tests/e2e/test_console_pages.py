@@ -198,7 +198,10 @@ def test_the_key_page_and_revoking_from_it(page: Page, demo_keys):
     expect(page.get_by_role("heading", name="History")).to_be_visible()
     expect(page.locator("#key-title").get_by_test_id("status")).to_have_text("Active")
 
-    page.get_by_role("link", name=re.compile(r"^Revoke")).click()
+    # Named for its key in one phrase; the visible word alone is "Revoke".
+    revoke = page.get_by_role("link", name="Revoke “ci-deploy”", exact=True)
+    expect(revoke).to_have_text("Revoke")
+    revoke.click()
     dialog = page.get_by_role("dialog", name="Revoke API Key")
     expect(dialog).to_be_visible()
     dialog.get_by_role("button", name="Revoke API Key").click()
