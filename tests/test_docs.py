@@ -170,6 +170,29 @@ def test_every_example_of_using_a_key_runs_as_written(demo, created):
     assert revoked["id"] == child["id"] and revoked["status"] == "revoked"
 
 
+def test_the_cost_of_argon2_in_prose_is_the_measured_one():
+    """README.md and SECURITY.md say what Argon2 would cost per call; docs/benchmarks.md measures it."""
+    measured = [int(ms) for ms in re.findall(r"\| Argon2 as Django hashes [^|]*\| (\d+) ms \|", BENCHMARKS.read_text())]
+    assert measured, "docs/benchmarks.md has no Argon2 measurement"
+    for document in (README, ROOT / "SECURITY.md"):
+        said = re.findall(r"Argon2[^.]*?~(\d+) ms", document.read_text().replace("\n", " "))
+        assert said, f"{document.name} no longer says what Argon2 costs"
+        for ms in map(int, said):
+            assert all(0.75 <= ms / value <= 1.25 for value in measured), (document.name, ms, measured)
+
+
+def test_the_gain_of_prepared_statements_in_prose_is_the_measured_one():
+    """The README's settings table says how much more whoami answers with the lookup prepared."""
+    unprepared = re.search(
+        r"whoami, the key lookup not prepared \(DATABASE_PREPARED_STATEMENTS=0\): ([\d.]+) × its req/s",
+        BENCHMARKS.read_text(),
+    )
+    assert unprepared, "docs/benchmarks.md no longer measures whoami without prepared statements"
+    said = re.search(r"whoami answered ([\d.]+) × as many requests", README.read_text())
+    assert said, "the README no longer says what prepared statements gain"
+    assert float(said.group(1)) == pytest.approx(1 / float(unprepared.group(1)), rel=0.05)
+
+
 def test_every_variable_the_settings_read_is_in_the_readmes_table():
     """An operator learns the settings from the README's table: none may exist only in the code."""
     read = set()
