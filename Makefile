@@ -135,7 +135,7 @@ bench-refusals: $(DEV_STAMP)
 # so run, test and serve need no gettext.
 messages: $(RUNTIME_STAMP)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py makemessages -l de --ignore=.venv --ignore=tests --ignore=benchmarks --ignore=build --ignore=staticfiles --ignore=node_modules
-	DJANGO_DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv
+	DJANGO_DEBUG=1 $(BIN)/python manage.py compilemessages --ignore=.venv --ignore=build --ignore=node_modules
 
 check: $(RUNTIME_STAMP)
 	DJANGO_DEBUG=1 $(BIN)/python manage.py check

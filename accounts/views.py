@@ -1,5 +1,10 @@
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse
+from django.views import i18n
+from django.views.i18n import LANGUAGE_QUERY_PARAMETER
 
+from accounts.models import remember_language
 from config import ratelimit
 
 
@@ -33,3 +38,12 @@ class LoginView(auth_views.LoginView):
     def form_valid(self, form):
         ratelimit.login_succeeded(self.request, self._username())
         return super().form_valid(form)
+
+
+@login_not_required
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Django's language switcher; a logged-in user's choice is also remembered for the mail we send them."""
+    response = i18n.set_language(request)
+    if request.method == "POST" and response.status_code == 302 and request.user.is_authenticated:
+        remember_language(request.user, request.POST.get(LANGUAGE_QUERY_PARAMETER))
+    return response

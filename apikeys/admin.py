@@ -18,6 +18,7 @@ from config.http import client_ip, no_store
 from projects import catalog
 from projects.admin import limit_to_projects
 from projects.models import Project
+from projects.templatetags.console import when
 
 # Keys and their audit trail are seen with what lists keys in the console;
 # revoking and adding need the API Key Creation Permission (see projects/admin.py
@@ -140,6 +141,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
         "revoked_by",
         "revoked_by_key",
+        "expiry_warnings",
         "pepper_version",
     ]
 
@@ -167,6 +169,20 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description=_("Permissions"))
     def permission_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.permissions)
+
+    @admin.display(description=_("Expiry warnings sent"))
+    def expiry_warnings(self, obj: ApiKey) -> str:
+        """Who was mailed when about this key's expiry (manage.py notify_expiring_keys)."""
+        notices = obj.expiry_notices.select_related("recipient").order_by("sent_at", "pk")
+        return "; ".join(
+            ngettext(
+                "%(days)s day before, to %(user)s, %(when)s",
+                "%(days)s days before, to %(user)s, %(when)s",
+                n.threshold_days,
+            )
+            % {"days": n.threshold_days, "user": n.recipient.get_username(), "when": when(n.sent_at)}
+            for n in notices
+        ) or gettext("none")
 
     # A key is what it was created as: its page is Django's view-only page
     # (no Save buttons), and revoking is the list's action, allowed by the

@@ -12,6 +12,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
+from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
 from apikeys import authentication
@@ -118,9 +119,16 @@ def api_view(*methods: str):
                 return response
             try:
                 api_key = authenticate(request)
-                return view(request, api_key, *args, **kwargs)
             except ApiError as error:
                 return error_response(error.status, error.error, error.detail, error.headers)
+            try:
+                response = view(request, api_key, *args, **kwargs)
+            except ApiError as error:
+                response = error_response(error.status, error.error, error.detail, error.headers)
+            if api_key.expires_at is not None:
+                # RFC 8594: every answer to a key that will stop working says when.
+                response["Sunset"] = http_date(api_key.expires_at.timestamp())
+            return response
 
         return wrapper
 

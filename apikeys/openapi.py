@@ -131,9 +131,18 @@ CREATE_REQUEST = {
 }
 
 
+# Every answer to an authenticated key that will stop working (RFC 8594).
+_SUNSET = {
+    "description": "When the calling key stops working (an HTTP-date), on every answer to a key that expires.",
+    "required": False,
+    "schema": {"type": "string"},
+}
+
+
 def _json(schema_name: str, description: str) -> dict:
     return {
         "description": description,
+        "headers": {"Sunset": _SUNSET},
         "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema_name}"}}},
     }
 

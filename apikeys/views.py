@@ -86,10 +86,10 @@ def key_list(request: HttpRequest, slug: str):
     status = status if status in dict(STATUS_FILTERS) else CURRENT
     q = request.GET.get("q", "").strip()[:100]
     keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key", "revoked_by")
-    hidden, counted = 0, None
+    hidden, counted, expiring_soon = 0, None, 0
     if status == CURRENT and not q:
         now = timezone.now()
-        counted, hidden = keys.count_active_and_inactive(now)
+        counted, hidden, expiring_soon = keys.status_counts(now)
         keys = keys.active(now)
     elif status not in (CURRENT, ALL):
         keys = keys.with_status(status)
@@ -106,6 +106,8 @@ def key_list(request: HttpRequest, slug: str):
         status_filters=STATUS_FILTERS,
         hidden=hidden,
         show_all_query=_query_string(ALL, ""),
+        expiring_soon=expiring_soon,
+        expiring_soon_query=_query_string(Status.EXPIRES_SOON, ""),
         filtering=bool(status or q),
         query_string=_query_string(status, q),
         can_manage=can_manage,

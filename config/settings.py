@@ -292,6 +292,30 @@ API_KEYS_PER_PAGE = 25
 API_AUTH_FAILURE_LIMIT = env_int("API_AUTH_FAILURE_LIMIT", 20)
 API_AUTH_FAILURE_WINDOW_SECONDS = env_int("API_AUTH_FAILURE_WINDOW_SECONDS", 60)
 
+# --- Mail: expiry warnings (manage.py notify_expiring_keys) -------------------
+# Django's email settings from the environment. `make run` (DEBUG) prints mail
+# to the console; a deployment sends through SMTP unless told otherwise.
+EMAIL_BACKEND = env_str(
+    "DJANGO_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)+", EMAIL_BACKEND):
+    fail("DJANGO_EMAIL_BACKEND must be a dotted path, e.g. django.core.mail.backends.smtp.EmailBackend.")
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10  # seconds: a hung SMTP server must not hold the daily run for ever
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "API keys <apikeys@localhost>")
+EMAIL_FILE_PATH = env_str("DJANGO_EMAIL_FILE_PATH") or None
+# Where the console is reached, for the links in mail (no trailing slash).
+CONSOLE_BASE_URL = env_str("CONSOLE_BASE_URL", "http://127.0.0.1:8000" if DEBUG else "").rstrip("/")
+if CONSOLE_BASE_URL and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", CONSOLE_BASE_URL):
+    fail("CONSOLE_BASE_URL must be the console's address, e.g. https://console.example.com.")
+# Days before a key stops working when its project's key managers are told.
+EXPIRY_WARNING_DAYS = (7, 1)
+
 # Every log record is redacted and escaped when it is created, whatever
 # handler writes it (see config.logfilters.install_record_factory).
 LOGGING_CONFIG = "config.logfilters.configure_logging"

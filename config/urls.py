@@ -1,10 +1,9 @@
 from django.conf import settings
 from django.contrib import admin
-from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path, re_path
 from django.views.generic import RedirectView
-from django.views.i18n import set_language
 
+from accounts.views import set_language
 from apikeys import api
 from config import health
 
@@ -18,9 +17,9 @@ urlpatterns = [
     re_path(r"^api(?:/|$)", api.not_found),
     # Log-in and log-out (URL names "login" and "logout")
     path("accounts/", include("accounts.urls")),
-    # Language switcher: django.conf.urls.i18n's one view, open to logged-out
-    # users too (the log-in page has the switcher).
-    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    # Language switcher: django.conf.urls.i18n's view, open to logged-out users
+    # too (the log-in page has the switcher); remembers a user's choice.
+    path("i18n/setlang/", set_language, name="set_language"),
     # Console
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False)),
     path("projects/", include("projects.urls")),

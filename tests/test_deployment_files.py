@@ -43,7 +43,7 @@ def filled_template(**changes: str) -> str:
     """The template with test values for its placeholders, as an operator fills it in."""
     text = TEMPLATE.read_text()
     text = text.replace("<secret key>", secrets.token_urlsafe(50)).replace("<pepper>", secrets.token_urlsafe(32))
-    text = text.replace("<database password>", "db-password")
+    text = text.replace("<database password>", "db-password").replace("<smtp password>", "smtp-password")
     for key, value in changes.items():
         text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
     return text
@@ -112,6 +112,35 @@ def test_the_daily_clean_up_runs_clear_expired_with_the_env_file():
     assert service["EnvironmentFile"] == "/etc/apikeys/env"
     assert service["ExecStart"].endswith("manage.py clear_expired")
     assert timer["OnCalendar"] == "daily"
+
+
+def test_the_daily_expiry_warnings_run_notify_expiring_keys_with_the_env_file():
+    service = environment_file((ROOT / "deploy" / "apikeys-notify.service").read_text())
+    timer = environment_file((ROOT / "deploy" / "apikeys-notify.timer").read_text())
+
+    assert service["EnvironmentFile"] == "/etc/apikeys/env"
+    assert service["ExecStart"].endswith("manage.py notify_expiring_keys")
+    assert timer["OnCalendar"] == "daily"
+    guide = (ROOT / "docs" / "deployment.md").read_text()
+    assert "root /srv/apikeys/deploy/manage notify_expiring_keys" in guide
+
+
+def test_the_filled_template_sends_the_expiry_warnings_through_its_smtp_server(tmp_path):
+    """deploy/manage with the filled template: the warnings command reads the mail settings it sets."""
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.EMAIL_BACKEND, s.EMAIL_HOST, s.EMAIL_PORT, s.EMAIL_USE_TLS, s.CONSOLE_BASE_URL)"
+    )
+    result = deploy_manage(tmp_path, filled_template(), "shell", "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == [  # after Django's shell's note on its imports
+        "django.core.mail.backends.smtp.EmailBackend",
+        "smtp.internal",
+        "587",
+        "True",
+        "https://console.example.com",
+    ]
 
 
 def test_the_guide_as_written_serves_the_load_balancers_probe_and_stops_on_sigterm(tmp_path):
