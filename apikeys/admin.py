@@ -141,6 +141,9 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "revoked_at",
         "revoked_by",
         "revoked_by_key",
+        "retires_at",
+        "successor",
+        "parent",
         "expiry_warnings",
         "pepper_version",
     ]

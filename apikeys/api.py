@@ -4,6 +4,8 @@ The endpoints; their plumbing (errors, authentication, method checks, JSON
 bodies, serialization) is apikeys.jsonapi.
 """
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.core.paginator import EmptyPage, Paginator
@@ -15,6 +17,7 @@ from apikeys import schema, services
 from apikeys.errors import ApiKeyError
 from apikeys.jsonapi import (
     ANY_METHOD,
+    SERIALIZED_RELATIONS,
     ApiError,
     api_view,
     field,
@@ -76,7 +79,7 @@ def key_collection(request: HttpRequest, api_key: ApiKey, slug: str):
         page_number = int(request.GET.get("page", "1"))
     except ValueError:
         raise ApiError(400, "invalid_parameter", "'page' must be a whole number.") from None
-    keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key")
+    keys = ApiKey.objects.filter(project=project).select_related(*SERIALIZED_RELATIONS)
     paginator = Paginator(keys, per_page=settings.API_KEYS_PER_PAGE)
     try:
         page = paginator.page(page_number)
@@ -130,18 +133,50 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
 def key_revoke(request: HttpRequest, api_key: ApiKey, slug: str, public_id: str):
     project = own_project(api_key, slug)
     require(api_key, catalog.CREATE_API_KEYS)
-    target = (
-        ApiKey.objects.select_related("created_by", "created_by_key")
-        .filter(project=project, public_id=public_id)
-        .first()
-    )
-    if target is None:
-        raise ApiError(404, "not_found", "No such API key in this project.")
+    target = _key_of(project, public_id)
     try:
         services.api_key_revoke(api_key=target, revoked_by_key=api_key, ip_address=client_ip(request))
     except ApiKeyError as error:
         raise service_error(error) from None
     return JsonResponse(serialize_key(target))
+
+
+ROLL_FIELDS = frozenset({"grace_seconds"})
+
+
+@api_view("POST")
+def key_roll(request: HttpRequest, api_key: ApiKey, slug: str, public_id: str):
+    """A successor with a new secret (201, the secret once); the old key works `grace_seconds` longer."""
+    project = own_project(api_key, slug)
+    require(api_key, catalog.CREATE_API_KEYS)
+    data = json_body(request)
+    if unknown := sorted(set(data) - ROLL_FIELDS):
+        raise ApiError(400, "invalid_field", f"Unknown field: {', '.join(unknown)[:200]}.")
+    grace = data.get("grace_seconds")
+    if isinstance(grace, bool) or not isinstance(grace, int):
+        raise ApiError(400, "invalid_field", "'grace_seconds' is required: a whole number of seconds, 0 to 604800.")
+    if not 0 <= grace <= services.MAX_GRACE.total_seconds():
+        raise ApiError(400, "invalid_field", "'grace_seconds' must be between 0 and 604800 (7 days).")
+    target = _key_of(project, public_id)
+    try:
+        created = services.api_key_roll(
+            api_key=target, grace=timedelta(seconds=grace), rolled_by_key=api_key, ip_address=client_ip(request)
+        )
+    except ApiKeyError as error:
+        raise service_error(error) from None
+    body = serialize_key(ApiKey.objects.select_related(*SERIALIZED_RELATIONS).get(pk=created.api_key.pk))
+    body["secret"] = created.secret
+    response = JsonResponse(body, status=201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _key_of(project, public_id: str) -> ApiKey:
+    """A key of the caller's own project by its id (never one of another project under this slug), or 404."""
+    target = ApiKey.objects.select_related(*SERIALIZED_RELATIONS).filter(project=project, public_id=public_id).first()
+    if target is None:
+        raise ApiError(404, "not_found", "No such API key in this project.")
+    return target
 
 
 @login_not_required

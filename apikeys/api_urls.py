@@ -14,4 +14,5 @@ urlpatterns = [
     path("projects/<slug:slug>/api-keys", api.key_collection, name="keys"),
     # A malformed key id falls through to config.urls' JSON 404 (api.not_found).
     path("projects/<slug:slug>/api-keys/<public_id:public_id>/revoke", api.key_revoke, name="key-revoke"),
+    path("projects/<slug:slug>/api-keys/<public_id:public_id>/roll", api.key_roll, name="key-roll"),
 ]

@@ -21,7 +21,7 @@ from projects.models import Project
 @dataclass(frozen=True)
 class AuthResult:
     api_key: ApiKey | None
-    error: str | None = None  # "malformed", "invalid", "expired" or "revoked"
+    error: str | None = None  # "malformed", "invalid", "expired", "retired" or "revoked"
 
     @property
     def ok(self) -> bool:
@@ -42,8 +42,8 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
        columns, before anything is built from the row: an unknown id and a
        wrong secret cost the same work (one query, one HMAC) and get the same
        answer ("invalid"), so neither answer nor timing tells ids apart.
-    4. Only now, to a caller who proved the secret: revoked or expired, by
-       the model's own rule.
+    4. Only now, to a caller who proved the secret: revoked, retired or
+       expired, by the model's own rule.
     5. Record last use, at most once a minute, with one conditional UPDATE.
     """
     try:
@@ -62,6 +62,8 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
     status = api_key.status(now)
     if status == Status.REVOKED:
         return AuthResult(None, "revoked")
+    if status == Status.RETIRED:  # rolled, and the grace period is over: refused like a revoked key
+        return AuthResult(None, "retired")
     if status == Status.EXPIRED:
         return AuthResult(None, "expired")
     touch_last_used(api_key, now)

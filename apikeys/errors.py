@@ -27,6 +27,7 @@ HTTP_STATUS = {
     "forbidden": 403,  # the creator may not do this
     "creation_disabled": 403,  # the deprecation switch
     "already_submitted": 409,  # a form's one-time ticket was used
+    "conflict": 409,  # the key's state forbids it (rolling a revoked, expired or rolled key)
     "key_revoked": 401,  # the acting key was revoked meanwhile
     "key_expired": 401,  # ... or expired
     "unavailable": 503,  # the database failed; nothing was saved
@@ -41,4 +42,7 @@ def http_status(error: ApiKeyError) -> int:
 # create: the transaction rolled back, so nothing was saved and a retry is safe.
 TEMPORARY_FAILURE = gettext_lazy(
     "The key could not be created because of a temporary problem. Nothing was saved; please try again."
+)
+TEMPORARY_FAILURE_ROLL = gettext_lazy(
+    "The key could not be rolled because of a temporary problem. Nothing was saved; please try again."
 )

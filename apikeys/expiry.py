@@ -2,7 +2,7 @@
 
 `manage.py notify_expiring_keys` runs this once a day (deploy/apikeys-notify.timer
 or the cron line in docs/deployment.md). For every key still working that
-stops within the largest of settings.EXPIRY_WARNING_DAYS (7 days, then 1 day
+stops (expires, or retires after a roll) within the largest of settings.EXPIRY_WARNING_DAYS (7 days, then 1 day
 before), each member of its project who may manage keys (the API Key Creation
 Permission), is active and has an email address gets one mail per threshold:
 
@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
@@ -61,12 +62,8 @@ def threshold_for(stops_at: datetime, now: datetime) -> int | None:
 def expiring_keys(now: datetime):
     """Keys that still work and stop within the largest threshold, soonest first."""
     horizon = now + timedelta(days=max(settings.EXPIRY_WARNING_DAYS))
-    return (
-        ApiKey.objects.active(now)
-        .filter(expires_at__lte=horizon)
-        .select_related("project")
-        .order_by("expires_at", "pk")
-    )
+    keys = ApiKey.objects.active(now).filter(Q(expires_at__lte=horizon) | Q(retires_at__lte=horizon))
+    return sorted(keys.select_related("project", "successor"), key=lambda key: (key.stops_at, key.pk))
 
 
 def key_managers(project_ids) -> dict[int, list]:
@@ -102,9 +99,9 @@ def notify_expiring_keys(now: datetime | None = None) -> Report:
         return report  # no mail server contacted
     with mail.get_connection() as connection:
         for key in keys:
-            threshold = threshold_for(key.expires_at, now)
+            threshold = threshold_for(key.stops_at, now)
             for user in managers.get(key.project_id, []):
-                notice = _claim(key, user, threshold, key.expires_at, now)
+                notice = _claim(key, user, threshold, key.stops_at, now)
                 if notice is None:
                     report.already_sent += 1
                     continue
@@ -136,24 +133,34 @@ def message(key: ApiKey, user, now: datetime) -> mail.EmailMessage:
         values = {
             "key": key.name,
             "project": key.project.name,
-            "when": when(key.expires_at),
-            "relative": relative(key.expires_at, now),
+            "when": when(key.stops_at),
+            "relative": relative(key.stops_at, now),
             "link": settings.CONSOLE_BASE_URL + reverse("apikeys:detail", args=[key.project.slug, key.public_id]),
             "user": user.get_username(),
         }
-        # Translators: the subject of the mail warning of a key's expiry. %(relative)s: "in 6 days".
-        subject = gettext("API key “%(key)s” in %(project)s expires %(relative)s") % values
+        if key.retires_at is not None:
+            # Translators: the subject of the mail warning that a rolled key's grace period ends.
+            # %(relative)s: "in 6 days".
+            subject = gettext("The old secret of API key “%(key)s” in %(project)s stops working %(relative)s")
+            subject %= values
+            what = gettext(
+                "the API key “%(key)s” of the project %(project)s was rolled: its old secret stops working on "
+                "%(when)s (%(relative)s). From then on, every request made with it is refused with 401 Unauthorized."
+            )
+            todo = gettext("Make sure everything that uses it has switched to the new secret:")
+        else:
+            # Translators: the subject of the mail warning of a key's expiry. %(relative)s: "in 6 days".
+            subject = gettext("API key “%(key)s” in %(project)s expires %(relative)s") % values
+            what = gettext(
+                "the API key “%(key)s” of the project %(project)s expires on %(when)s (%(relative)s). "
+                "From then on, every request made with it is refused with 401 Unauthorized."
+            )
+            todo = gettext("To keep what uses it working, create a new key and replace this one in time:")
         body = "\n\n".join(
             [
                 gettext("Hello %(user)s,") % values,
-                gettext(
-                    "the API key “%(key)s” of the project %(project)s expires on %(when)s (%(relative)s). "
-                    "From then on, every request made with it is refused with 401 Unauthorized."
-                )
-                % values,
-                gettext("To keep what uses it working, create a new key and replace this one in time:")
-                + "\n"
-                + values["link"],
+                what % values,
+                todo + "\n" + values["link"],
                 gettext(
                     "You receive this mail because you may manage API keys in %(project)s. "
                     "Key managers are told 7 days and 1 day before a key stops working."

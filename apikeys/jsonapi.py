@@ -38,6 +38,7 @@ def error_response(status: int, error: str, detail: str, headers: dict | None = 
 
 REVOKED = "The API key has been revoked."
 EXPIRED = "The API key has expired."
+RETIRED = "The API key has been retired: it was rolled and its grace period is over."
 
 
 def _unauthorized(detail: str) -> ApiError:
@@ -93,6 +94,8 @@ def authenticate(request: HttpRequest) -> ApiKey:
         raise _too_many_failures(retry_after)
     if result.error == "revoked":
         raise _unauthorized(REVOKED)
+    if result.error == "retired":
+        raise _unauthorized(RETIRED)
     if result.error == "expired":
         raise _unauthorized(EXPIRED)
     raise _unauthorized("The API key is not valid.")  # malformed, unknown or wrong: one answer
@@ -125,9 +128,9 @@ def api_view(*methods: str):
                 response = view(request, api_key, *args, **kwargs)
             except ApiError as error:
                 response = error_response(error.status, error.error, error.detail, error.headers)
-            if api_key.expires_at is not None:
-                # RFC 8594: every answer to a key that will stop working says when.
-                response["Sunset"] = http_date(api_key.expires_at.timestamp())
+            if (stops_at := api_key.stops_at) is not None:
+                # RFC 8594: every answer to a key that will stop working (expiring, or retiring after a roll) says when.
+                response["Sunset"] = http_date(stops_at.timestamp())
             return response
 
         return wrapper
@@ -186,7 +189,21 @@ def serialize_key(api_key: ApiKey) -> dict:
         "created_by": created_by,
         "last_used_at": iso(api_key.last_used_at),
         "revoked_at": iso(api_key.revoked_at),
+        "retires_at": iso(api_key.retires_at),
+        "successor": api_key.successor.public_id if api_key.successor_id else None,
+        "predecessor": _predecessor_id(api_key),
     }
+
+
+# What serialize_key reads besides the key's own row: select_related() these.
+SERIALIZED_RELATIONS = ("created_by", "created_by_key", "successor", "predecessor")
+
+
+def _predecessor_id(api_key: ApiKey) -> str | None:
+    try:
+        return api_key.predecessor.public_id
+    except ApiKey.predecessor.RelatedObjectDoesNotExist:
+        return None
 
 
 def json_body(request: HttpRequest) -> dict:
@@ -237,9 +254,9 @@ def field(data: dict, name: str, kind, default, required: bool = False):
 
 def service_error(error: ApiKeyError) -> ApiError:
     """The refusal as the API answers it, with the status from the one map (apikeys.errors)."""
-    # The calling key was revoked or expired between authentication and the write.
+    # The calling key was revoked, retired or expired between authentication and the write.
     if error.code in {"key_revoked", "key_expired"}:
-        return _unauthorized(REVOKED if error.code == "key_revoked" else EXPIRED)
+        return _unauthorized(error.message)
     headers = {"Retry-After": "5"} if error.code == "unavailable" else None  # nothing was saved: retry
     code = "invalid_field" if error.code == "invalid" else error.code
     return ApiError(http_status(error), code, error.message, headers)

@@ -43,38 +43,55 @@ IMMUTABLE_FIELDS = frozenset(
     }
 )
 REVOCATION_FIELDS = frozenset({"revoked_at", "revoked_by", "revoked_by_id", "revoked_by_key", "revoked_by_key_id"})
+# Written by rolling only (services.api_key_roll): when the old key retires,
+# its successor, and the key whose revocation revokes this one.
+ROLL_FIELDS = frozenset({"retires_at", "successor", "successor_id", "parent", "parent_id"})
 
 
 class Status(models.TextChoices):
     ACTIVE = "active", _("Active")
     EXPIRES_SOON = "expires_soon", _("Expires soon")
+    # Rolled: still working until its grace period ends (retires_at).
+    RETIRING = "retiring", _("Retiring")
     EXPIRED = "expired", _("Expired")
+    # Rolled, and its grace period is over.
+    RETIRED = "retired", _("Retired")
     REVOKED = "revoked", _("Revoked")
 
 
-# The lifetime rule, once in SQL (here) and once in Python (ApiKey.is_expired):
-# a key is expired from its expires_at on; revoked keys are revoked, whatever
-# their expiry.
+# The lifetime rule, once in SQL (here) and once in Python (ApiKey.status):
+# a key stops working at its expires_at, or at its retires_at once rolled,
+# whichever comes first (a grace period never outlasts the expiry); revoked
+# keys are revoked, whatever their times.
 def _expired(now) -> Q:
     return Q(expires_at__isnull=False, expires_at__lte=now)
 
 
+def _retired(now) -> Q:
+    return Q(retires_at__isnull=False, retires_at__lte=now)
+
+
+def _stopped(now) -> Q:
+    return _expired(now) | _retired(now)
+
+
 class StatusCounts(NamedTuple):
     active: int  # still working, expiring ones included
-    inactive: int  # revoked or expired
+    inactive: int  # revoked, expired or retired
     expiring_soon: int  # still working, and stop within EXPIRES_SOON
 
 
 class ApiKeyQuerySet(models.QuerySet):
     def active(self, now=None):
-        return self.filter(revoked_at__isnull=True).exclude(_expired(now or timezone.now()))
+        """Keys that still work: retiring ones included."""
+        return self.filter(revoked_at__isnull=True).exclude(_stopped(now or timezone.now()))
 
     def inactive(self, now=None):
-        """Revoked or expired: what the key list hides by default."""
-        return self.filter(Q(revoked_at__isnull=False) | _expired(now or timezone.now()))
+        """Revoked, expired or retired: what the key list hides by default."""
+        return self.filter(Q(revoked_at__isnull=False) | _stopped(now or timezone.now()))
 
     def status_counts(self, now) -> "StatusCounts":
-        """How many keys still work, how many are revoked or expired, and how many stop within 7 days: one query.
+        """How many keys work, how many are revoked, expired or retired, and how many stop within 7 days: one query.
 
         The key list needs all three on every page: one pass over the
         project's keys, answered from the api_key_project_status index alone.
@@ -84,10 +101,15 @@ class ApiKeyQuerySet(models.QuerySet):
         """
         counts = self.aggregate(
             total=models.Count("project"),
-            inactive=models.Count("project", filter=Q(revoked_at__isnull=False) | _expired(now)),
+            inactive=models.Count("project", filter=Q(revoked_at__isnull=False) | _stopped(now)),
             expiring=models.Count(
                 "project",
-                filter=Q(revoked_at__isnull=True, expires_at__gt=now, expires_at__lte=now + EXPIRES_SOON),
+                filter=Q(
+                    revoked_at__isnull=True,
+                    retires_at__isnull=True,
+                    expires_at__gt=now,
+                    expires_at__lte=now + EXPIRES_SOON,
+                ),
             ),
         )
         return StatusCounts(counts["total"] - counts["inactive"], counts["inactive"], counts["expiring"])
@@ -97,9 +119,14 @@ class ApiKeyQuerySet(models.QuerySet):
         if status == Status.ACTIVE:
             return self.active(now)
         if status == Status.EXPIRES_SOON:
-            return self.active(now).filter(expires_at__lte=now + EXPIRES_SOON)
+            return self.active(now).filter(retires_at__isnull=True, expires_at__lte=now + EXPIRES_SOON)
+        if status == Status.RETIRING:
+            return self.active(now).filter(retires_at__isnull=False)
         if status == Status.EXPIRED:
-            return self.filter(_expired(now), revoked_at__isnull=True)
+            # A key retired before its expiry is "retired", whatever came later.
+            return self.filter(_expired(now), revoked_at__isnull=True, retires_at__isnull=True)
+        if status == Status.RETIRED:
+            return self.filter(_retired(now), revoked_at__isnull=True)
         if status == Status.REVOKED:
             return self.filter(revoked_at__isnull=False)
         return self
@@ -124,6 +151,8 @@ class ApiKeyQuerySet(models.QuerySet):
             raise ImmutableKeyError(f"API key fields cannot be changed: {', '.join(sorted(forbidden))}")
         if "revoked_at" in kwargs and kwargs["revoked_at"] is None:
             raise ImmutableKeyError("A revoked API key cannot be re-activated.")
+        if any(field in kwargs and kwargs[field] is None for field in ("retires_at", "successor", "successor_id")):
+            raise ImmutableKeyError("A rolled API key cannot be un-rolled.")
         return super().update(**kwargs)
 
     update.queryset_only = True
@@ -169,6 +198,22 @@ class ApiKey(models.Model):
     revoked_by_key = models.ForeignKey(
         "self", verbose_name=_("revoked by key"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Rolling (services.api_key_roll): when this key stops working (the end of
+    # the grace period the roller chose) and the key that replaced it.
+    retires_at = models.DateTimeField(_("retires at"), null=True, blank=True)
+    successor = models.OneToOneField(
+        "self",
+        verbose_name=_("successor"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="predecessor",
+    )
+    # The key whose revocation revokes this one: the key that created it, or
+    # that key's successor once it was rolled. created_by_key keeps who did.
+    parent = models.ForeignKey(
+        "self", verbose_name=_("parent"), null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 
@@ -183,7 +228,7 @@ class ApiKey(models.Model):
             models.Index(fields=["project", "name"], name="api_key_project_name"),
             # Counts by status (the key list's "N keys · M hidden") read this
             # index alone, not every row: 8 ms → 1.4 ms at 10,000 keys on SQLite.
-            models.Index(fields=["project", "revoked_at", "expires_at"], name="api_key_project_status"),
+            models.Index(fields=["project", "revoked_at", "expires_at", "retires_at"], name="api_key_project_status"),
         ]
 
     def __str__(self) -> str:
@@ -204,6 +249,8 @@ class ApiKey(models.Model):
                 raise ImmutableKeyError(f"API key fields cannot be changed: {', '.join(sorted(forbidden))}")
             if REVOCATION_FIELDS.intersection(update_fields):
                 raise ImmutableKeyError("Revoke API keys with apikeys.services.api_key_revoke().")
+            if ROLL_FIELDS.intersection(update_fields):
+                raise ImmutableKeyError("Roll API keys with apikeys.services.api_key_roll().")
         super().save(*args, **kwargs)
 
     # -- derived -------------------------------------------------------------
@@ -214,12 +261,24 @@ class ApiKey(models.Model):
     def is_expired(self, now) -> bool:
         return self.expires_at is not None and self.expires_at <= now
 
+    def is_retired(self, now) -> bool:
+        return self.retires_at is not None and self.retires_at <= now
+
+    @property
+    def stops_at(self):
+        """When the key stops working by itself: its retirement once rolled (never after its expiry), or its expiry."""
+        return self.retires_at or self.expires_at
+
     def status(self, now=None) -> Status:
         now = now or timezone.now()
         if self.revoked_at is not None:
             return Status.REVOKED
+        if self.is_retired(now):
+            return Status.RETIRED
         if self.is_expired(now):
             return Status.EXPIRED
+        if self.retires_at is not None:
+            return Status.RETIRING
         if self.expires_at is not None and self.expires_at <= now + EXPIRES_SOON:
             return Status.EXPIRES_SOON
         return Status.ACTIVE
@@ -248,7 +307,7 @@ class ApiKey(models.Model):
         generation order."""
         found, parents = [], [self.pk]
         while parents:
-            children = list(ApiKey.objects.filter(created_by_key_id__in=parents, revoked_at__isnull=True))
+            children = list(ApiKey.objects.filter(parent_id__in=parents, revoked_at__isnull=True))
             found += children
             parents = [child.pk for child in children]
         return found
@@ -258,6 +317,10 @@ class AuditEvent(models.Model):
     class Action(models.TextChoices):
         CREATED = "api_key.created", _("API key created")
         REVOKED = "api_key.revoked", _("API key revoked")
+        # On both keys: the one rolled and its successor.
+        ROLLED = "api_key.rolled", _("API key rolled")
+        # The rolled key's grace period ended (recorded by manage.py clear_expired).
+        RETIRED = "api_key.retired", _("API key retired")
 
     action = models.CharField(_("action"), max_length=32, choices=Action.choices)
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)
@@ -284,6 +347,12 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        constraints = [
+            # A key retires once: two hosts recording ended grace periods at once write one event.
+            models.UniqueConstraint(
+                fields=["api_key"], condition=Q(action="api_key.retired"), name="one_retired_event_per_key"
+            )
+        ]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
 
@@ -296,7 +365,9 @@ class AuditEvent(models.Model):
 
     @property
     def actor(self) -> str:
-        """Who acted, in the active language: the recorded username, or the acting key."""
+        """Who acted, in the active language: the recorded username, the acting key, or the clock."""
+        if self.actor_key_id is None and not self.actor_label:
+            return gettext("the end of the grace period")  # a retirement nobody did (services.record_retirements)
         if self.actor_key_id is None:
             return self.actor_label
         return actor_key_label(self.actor_key)

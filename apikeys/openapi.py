@@ -5,6 +5,7 @@ validate against these schemas.
 """
 
 from apikeys import tokens
+from apikeys.models import Status
 from projects import catalog
 
 _STR = {"type": "string"}
@@ -34,6 +35,9 @@ API_KEY = {
         "created_by",
         "last_used_at",
         "revoked_at",
+        "retires_at",
+        "successor",
+        "predecessor",
     ],
     "properties": {
         "id": {"type": "string", "description": "Public id (part of the key, not secret)."},
@@ -42,7 +46,7 @@ API_KEY = {
         "tags": {"type": "array", "items": _STR},
         "permissions": {"type": "array", "items": PERMISSION},
         "masked_key": {"type": "string", "description": "prefix…last 4 characters"},
-        "status": {"type": "string", "enum": ["active", "expires_soon", "expired", "revoked"]},
+        "status": {"type": "string", "enum": [status.value for status in Status]},
         "expires_at": _TIME,
         "created_at": {"type": "string", "format": "date-time"},
         "created_by": {
@@ -64,6 +68,12 @@ API_KEY = {
         },
         "last_used_at": _TIME,
         "revoked_at": _TIME,
+        "retires_at": {
+            **_TIME,
+            "description": "Once rolled: when this key stops working (the end of its grace period).",
+        },
+        "successor": {"type": ["string", "null"], "description": "Once rolled: the id of the key that replaced it."},
+        "predecessor": {"type": ["string", "null"], "description": "The id of the key this one replaced by a roll."},
     },
     "additionalProperties": False,
 }
@@ -130,6 +140,20 @@ CREATE_REQUEST = {
     "additionalProperties": False,
 }
 
+ROLL_REQUEST = {
+    "type": "object",
+    "required": ["grace_seconds"],
+    "properties": {
+        "grace_seconds": {
+            "type": "integer",
+            "minimum": 0,
+            "maximum": 604800,
+            "description": "How long the old key keeps working (0: it retires at once; never past its expiry).",
+        }
+    },
+    "additionalProperties": False,
+}
+
 
 # Every answer to an authenticated key that will stop working (RFC 8594).
 _SUNSET = {
@@ -153,6 +177,7 @@ def _errors(*codes: int) -> dict:
         401: "Missing, malformed, unknown, expired or revoked key.",
         403: "The key lacks a permission (named in `detail`).",
         404: "No such project (a key sees only its own) or key.",
+        409: "The key cannot be rolled: it is revoked, expired, or rolled already.",
         413: "Body too large.",
         415: "Body is not JSON.",
         429: "Too many failed authentications from this address; see Retry-After.",
@@ -242,6 +267,26 @@ def document(server_url: str) -> dict:
                     "responses": {"200": _json("ApiKey", "The revoked key."), **_errors(*_AUTH_ERRORS, 403, 404)},
                 }
             },
+            "/projects/{slug}/api-keys/{id}/roll": {
+                "post": {
+                    "operationId": "rollApiKey",
+                    "summary": (
+                        "Replace a key by a successor with the same name, description, tags and permissions and a "
+                        "new secret (returned once, here). The old key keeps working for grace_seconds, then is "
+                        "refused like a revoked key; keys it created now hang from the successor. A key may roll "
+                        "itself and the keys below it, holding all of their permissions."
+                    ),
+                    "parameters": [_SLUG, _KEY_ID],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/RollApiKey"}}},
+                    },
+                    "responses": {
+                        "201": _json("CreatedApiKey", "The successor with its secret."),
+                        **_errors(400, *_AUTH_ERRORS, 403, 404, 409, 413, 415, 503),
+                    },
+                }
+            },
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -253,6 +298,7 @@ def document(server_url: str) -> dict:
                 "Project": PROJECT,
                 "ApiKeyPage": KEY_PAGE,
                 "CreateApiKey": CREATE_REQUEST,
+                "RollApiKey": ROLL_REQUEST,
             },
         },
     }

@@ -11,18 +11,22 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
+from django.db import DatabaseError, IntegrityError, InterfaceError, models, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext, pgettext
 
 from apikeys import schema, text, tokens
-from apikeys.errors import TEMPORARY_FAILURE, ApiKeyError
-from apikeys.models import ApiKey, AuditEvent, CreationTicket
+from apikeys.errors import TEMPORARY_FAILURE, TEMPORARY_FAILURE_ROLL, ApiKeyError
+from apikeys.models import ApiKey, AuditEvent, CreationTicket, Status
 from projects import catalog
 from projects.backends import project_permissions
 from projects.models import Project
 
 logger = logging.getLogger(__name__)
+
+
+# insert_key's default parent: the key that creates the new one, if any.
+CREATOR = object()
 
 
 @dataclass(frozen=True)
@@ -166,12 +170,17 @@ def _write(values: schema.KeyInput, project, user, key, ip_address, ticket, now:
             # _lock_project): names are unique among active keys, and a key
             # revoked meanwhile must not create anything.
             _lock_project(project.pk)
-            if key is not None:
-                _check_acting_key(key)
+            parent = _check_acting_key(key) if key is not None else CREATOR
             if _name_taken(project, values.name, now):
                 raise _name_taken_error()
             created = insert_key(
-                values, project=project, created_by=user, created_by_key=key, ip_address=ip_address, now=now
+                values,
+                project=project,
+                created_by=user,
+                created_by_key=key,
+                parent=parent,
+                ip_address=ip_address,
+                now=now,
             )
     except IntegrityError:
         # Lost a race for the name with a parallel request.
@@ -190,10 +199,15 @@ def insert_key(
     project: Project,
     created_by: AbstractBaseUser | None = None,
     created_by_key: ApiKey | None = None,
+    parent: "ApiKey | None | object" = CREATOR,
     ip_address: str | None = None,
     now: datetime,
+    action: str = AuditEvent.Action.CREATED,
 ) -> CreatedKey:
-    """Write a key and its "created" audit event, as of `now`: a new secret, stored only as its keyed hash.
+    """Write a key and its audit event, as of `now`: a new secret, stored only as its keyed hash.
+
+    `parent`, the key whose revocation revokes this one, is the creating key
+    unless given (a rolled key's successor takes its predecessor's parent).
 
     It checks nothing: the caller has validated and authorized `values`.
     api_key_create does, under the project's lock; seed_demo does the same
@@ -215,8 +229,9 @@ def insert_key(
         created_at=now,
         created_by=created_by,
         created_by_key=created_by_key,
+        parent=created_by_key if parent is CREATOR else parent,
     )
-    _audit(AuditEvent.Action.CREATED, api_key, created_by, created_by_key, ip_address, now)
+    _audit(action, api_key, created_by, created_by_key, ip_address, now)
     return CreatedKey(api_key=api_key, secret=generated.raw)
 
 
@@ -267,6 +282,170 @@ def api_key_revoke(
     return bool(changed)
 
 
+# -- rolling ------------------------------------------------------------------
+
+# The grace periods the console offers; the API takes any number of seconds up to the last.
+GRACE_PERIODS = (timedelta(0), timedelta(hours=1), timedelta(hours=24), timedelta(days=7))
+MAX_GRACE = GRACE_PERIODS[-1]
+# The lifetime of a successor whose predecessor had none, when keys must expire and policy sets no cap.
+DEFAULT_LIFETIME = timedelta(days=90)
+
+
+def api_key_roll(
+    *,
+    api_key: ApiKey,
+    grace: timedelta,
+    rolled_by: AbstractBaseUser | None = None,
+    rolled_by_key: ApiKey | None = None,
+    ip_address: str | None = None,
+) -> CreatedKey:
+    """Replace a key by a successor with a new secret; the old one keeps working for `grace` (SPEC §7).
+
+    1. The deprecation switch, as for creating; the grace period (0 to 7 days).
+    2. Under the project's lock, the key read again: a revoked, expired,
+       retired or already rolled key is refused, so two rolls at once give
+       one successor.
+    3. Who may: a user holding the API Key Creation Permission and every
+       permission of the key; a key only itself or a key below it (through
+       `parent`), holding every permission of the key. Nobody obtains a
+       secret with more than they hold.
+    4. In one transaction: the successor (same name, description, tags and
+       permissions; the old key's original lifetime from now, within policy
+       and its parent's expiry; the old key's parent), the old key's
+       `retires_at` (never past its expiry) and `successor`, its children
+       re-parented to the successor, and a "rolled" audit event on both (and
+       "retired" at once for a grace of 0).
+    """
+    if (rolled_by is None) == (rolled_by_key is None):
+        raise ValueError("Exactly one of rolled_by and rolled_by_key must be given.")
+    if reason := creation_disabled_reason():
+        raise ApiKeyError(reason, code="creation_disabled")
+    if not timedelta(0) <= grace <= MAX_GRACE:
+        raise ApiKeyError(gettext("The grace period must be between 0 seconds and 7 days."), field="grace_seconds")
+    try:
+        with transaction.atomic():
+            _lock_project(api_key.project_id)
+            if rolled_by_key is not None:
+                _check_acting_key(rolled_by_key)
+            old = ApiKey.objects.select_related("project", "parent").get(pk=api_key.pk)
+            now = timezone.now()
+            _check_rollable(old, now)
+            _authorize_roll(old, rolled_by, rolled_by_key)
+            values = schema.KeyInput(
+                name=old.name,
+                description=old.description,
+                tags=list(old.tags),
+                permissions=list(old.permissions),
+                expires_at=_successor_expiry(old, now),
+            )
+            created = insert_key(
+                values,
+                project=old.project,
+                created_by=rolled_by,
+                created_by_key=rolled_by_key,
+                parent=old.parent,
+                ip_address=ip_address,
+                now=now,
+                action=AuditEvent.Action.ROLLED,
+            )
+            retires_at = min(now + grace, old.expires_at) if old.expires_at is not None else now + grace
+            rolled = ApiKey.objects.filter(pk=old.pk, successor__isnull=True, revoked_at__isnull=True).update(
+                retires_at=retires_at, successor=created.api_key
+            )
+            if rolled != 1:  # cannot happen under the lock; never leave two successors
+                raise ApiKeyError(_already_rolled_message(), code="conflict")
+            ApiKey.objects.filter(parent=old).exclude(pk=created.api_key.pk).update(parent=created.api_key)
+            _audit(AuditEvent.Action.ROLLED, old, rolled_by, rolled_by_key, ip_address, now)
+            if retires_at <= now:
+                _audit(AuditEvent.Action.RETIRED, old, rolled_by, rolled_by_key, ip_address, now)
+    except (DatabaseError, InterfaceError):
+        logger.exception("rolling API key %s failed; nothing was saved", api_key.public_id)
+        raise ApiKeyError(str(TEMPORARY_FAILURE_ROLL), code="unavailable") from None
+    api_key.retires_at, api_key.successor = retires_at, created.api_key
+    return created
+
+
+def record_retirements(now: datetime) -> int:
+    """A "retired" audit event for each rolled key whose grace period ended unrevoked, dated when it ended.
+
+    Run daily by manage.py clear_expired; a grace of 0 records it when rolling.
+    A key that has its event gets no second one, also when two hosts run it at once.
+    """
+    ended = (
+        ApiKey.objects.filter(retires_at__lte=now)
+        .exclude(revoked_at__lte=models.F("retires_at"))
+        .exclude(audit_events__action=AuditEvent.Action.RETIRED)
+    )
+    events = [
+        AuditEvent(
+            action=AuditEvent.Action.RETIRED, at=key.retires_at, project_id=key.project_id, api_key=key, actor_label=""
+        )
+        for key in ended
+    ]
+    # Two hosts at once: the constraint one_retired_event_per_key keeps one of each.
+    AuditEvent.objects.bulk_create(events, ignore_conflicts=True)
+    return len(events)
+
+
+def _check_rollable(key: ApiKey, now: datetime) -> None:
+    status = key.status(now)
+    if status == Status.REVOKED:
+        raise ApiKeyError(gettext("A revoked API key cannot be rolled."), code="conflict")
+    if key.successor_id is not None:
+        raise ApiKeyError(_already_rolled_message(), code="conflict")
+    if status == Status.EXPIRED:
+        raise ApiKeyError(gettext("An expired API key cannot be rolled: create a new key."), code="conflict")
+
+
+def _already_rolled_message() -> str:
+    return gettext("This API key was already rolled; roll its successor instead.")
+
+
+def _authorize_roll(key: ApiKey, user, acting_key: ApiKey | None) -> None:
+    """Who may roll `key`: a user with the API Key Creation Permission, or a key rolling itself or a key
+    below it; either holding every permission of `key`."""
+    if acting_key is not None:
+        if acting_key.project_id != key.project_id:
+            raise ApiKeyError(gettext("A key can only roll keys of its own project."), code="forbidden")
+        if acting_key.pk != key.pk and acting_key.pk not in _ancestors(key):
+            raise ApiKeyError(gettext("A key can roll only itself and the keys it created."), code="forbidden")
+    grantable = grantable_permissions(user=user, key=acting_key, project=key.project)
+    if catalog.CREATE_API_KEYS not in grantable:
+        raise ApiKeyError(
+            gettext("Rolling API keys needs the permission %(codename)s.") % {"codename": catalog.CREATE_API_KEYS},
+            code="forbidden",
+        )
+    if not_held := sorted(set(key.permissions) - grantable):
+        raise ApiKeyError(
+            gettext("You cannot roll a key with permissions you do not hold in this project: %(codes)s.")
+            % {"codes": ", ".join(not_held)},
+            code="forbidden",
+        )
+
+
+def _ancestors(key: ApiKey) -> set[int]:
+    """The pks of the keys whose revocation revokes `key`: its parent, their parent, and so on."""
+    found, parent_id = set(), key.parent_id
+    while parent_id is not None and parent_id not in found:
+        found.add(parent_id)
+        parent_id = ApiKey.objects.filter(pk=parent_id).values_list("parent_id", flat=True).first()
+    return found
+
+
+def _successor_expiry(old: ApiKey, now: datetime) -> datetime | None:
+    """The old key's original lifetime, counted from now, within policy and never past its parent's expiry."""
+    if old.expires_at is not None:
+        expires_at = now + (old.expires_at - old.created_at)
+    elif settings.API_KEY_REQUIRE_EXPIRY or settings.API_KEY_MAX_LIFETIME_DAYS:
+        expires_at = now + DEFAULT_LIFETIME
+    else:
+        expires_at = None
+    latest = latest_allowed_expiry(now, old.parent)
+    if latest is not None and (expires_at is None or expires_at > latest):
+        expires_at = latest
+    return min(expires_at, now + schema.MAX_EXPIRY) if expires_at is not None else None
+
+
 def _name_taken(project: Project, name: str, now: datetime) -> bool:
     """Whether an active key of the project has a name that looks the same (apikeys.text.skeleton).
 
@@ -293,17 +472,29 @@ def _lock_project(project_id: int) -> None:
     list(Project.objects.select_for_update().filter(pk=project_id).values_list("pk", flat=True))
 
 
-def _check_acting_key(api_key: ApiKey) -> None:
+def _check_acting_key(api_key: ApiKey) -> ApiKey:
     """Inside the writing transaction: is the key that authorizes it still usable?
 
     Read again, after the project lock, because authentication happened
-    before the transaction started.
+    before the transaction started. Returns the key whose revocation must
+    revoke what this key creates: itself, or, while it retires after a roll,
+    its successor (so that nothing it creates outlives the line it belongs to).
     """
-    current = ApiKey.objects.filter(pk=api_key.pk).only("revoked_at", "expires_at").first()
+    current = ApiKey.objects.filter(pk=api_key.pk).only("revoked_at", "expires_at", "retires_at", "successor").first()
+    now = timezone.now()
     if current is None or current.revoked_at is not None:
         raise ApiKeyError(gettext("The API key has been revoked."), code="key_revoked")
-    if current.is_expired(timezone.now()):
+    if current.is_retired(now):
+        raise ApiKeyError(gettext("The API key has been retired."), code="key_revoked")
+    if current.is_expired(now):
         raise ApiKeyError(gettext("The API key has expired."), code="key_expired")
+    if current.successor_id is None:
+        return current
+    successor = ApiKey.objects.get(pk=current.successor_id)
+    if successor.revoked_at is not None:
+        # Its line was revoked: what it would create would die at once.
+        raise ApiKeyError(gettext("The API key has been revoked."), code="key_revoked")
+    return successor
 
 
 def _audit(action, api_key, user, key, ip_address, now) -> None:

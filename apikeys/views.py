@@ -119,6 +119,14 @@ def key_list(request: HttpRequest, slug: str):
     return render(request, "apikeys/key_list.html", context)
 
 
+def _has_predecessor(api_key: ApiKey) -> bool:
+    try:
+        api_key.predecessor  # noqa: B018 - selected with the key: no query
+    except ApiKey.predecessor.RelatedObjectDoesNotExist:
+        return False
+    return True
+
+
 def _query_string(status: str, q: str) -> str:
     return urlencode({k: v for k, v in (("status", status), ("q", q)) if v})
 
@@ -128,7 +136,9 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
     """Everything about one key: its fields, permissions, family and audit trail."""
     project, can_manage = _load_project_for_listing(request, slug)
     api_key = get_object_or_404(
-        ApiKey.objects.select_related("created_by", "created_by_key", "revoked_by", "revoked_by_key"),
+        ApiKey.objects.select_related(
+            "created_by", "created_by_key", "revoked_by", "revoked_by_key", "successor", "predecessor"
+        ),
         project=project,
         public_id=public_id,
     )
@@ -137,7 +147,8 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
         api_key=api_key,
         can_manage=can_manage,
         creation_disabled_reason=services.creation_disabled_reason(),
-        children=ApiKey.objects.filter(created_by_key=api_key).order_by("-created_at", "-id"),
+        children=ApiKey.objects.filter(parent=api_key).order_by("-created_at", "-id"),
+        predecessor=getattr(api_key, "predecessor", None) if _has_predecessor(api_key) else None,
         events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
     )
     return render(request, "apikeys/key_detail.html", context)

@@ -117,7 +117,9 @@ def test_status_filter_offers_every_status(admin_client, keys):
     assert filters and [label for _, label in filters[0].lookup_choices] == [
         "Active",
         "Expires soon",
+        "Retiring",
         "Expired",
+        "Retired",
         "Revoked",
     ]
 

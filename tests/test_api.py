@@ -446,6 +446,9 @@ def test_create_answers_201_with_the_secret_once(client, project, key):
         "created_by": {"type": "api_key", "id": key.public_id},
         "last_used_at": None,
         "revoked_at": None,
+        "retires_at": None,
+        "successor": None,
+        "predecessor": None,
         "secret": secret,
     }
     # Never stored, never returned again.

@@ -31,12 +31,16 @@ def test_it_deletes_expired_sessions_and_day_old_tickets_only(admin_user, projec
     CreationTicket.objects.create(token="fresh", user=admin_user, created_at=now - timedelta(hours=23))
     key = ApiKeyFactory(project=project)
 
-    assert clear_expired() == "Deleted 1 expired sessions and 2 expired create-form tickets."
+    assert clear_expired() == (
+        "Deleted 1 expired sessions and 2 expired create-form tickets; recorded 0 ended grace periods of rolled keys."
+    )
 
     assert list(Session.objects.values_list("session_key", flat=True)) == ["l" * 32]
     assert list(CreationTicket.objects.values_list("token", flat=True)) == ["fresh"]
     assert list(ApiKey.objects.all()) == [key]
-    assert clear_expired() == "Deleted 0 expired sessions and 0 expired create-form tickets."
+    assert clear_expired() == (
+        "Deleted 0 expired sessions and 0 expired create-form tickets; recorded 0 ended grace periods of rolled keys."
+    )
 
 
 def test_a_deleted_ticket_cannot_be_used(admin_user):

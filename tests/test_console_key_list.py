@@ -413,7 +413,7 @@ def test_default_view_says_how_many_keys_it_hides_and_links_to_them(client, proj
     response = client.get(list_url(project))
 
     hidden = [a for a in parse(response).find_all("a") if "hidden" in a.text()]
-    assert [a.text() for a in hidden] == ["2 revoked or expired keys hidden"]
+    assert [a.text() for a in hidden] == ["2 revoked, expired or retired keys hidden"]
     shown = client.get(list_url(project) + hidden[0].attrs["href"])
     assert {name_of(row) for row in entries(shown)} == {"alpha", "beta", "gamma", "soon", "expired"}
     assert "hidden" not in parse(shown).find("div", class_="list-meta").text()
@@ -426,7 +426,7 @@ def test_only_revoked_and_expired_keys_shows_a_way_to_them(client, project, admi
     response = client.get(list_url(project))
 
     assert entries(response) == []
-    assert "1 revoked or expired key is hidden." in parse(response).find("div", class_="empty-state").text()
+    assert "1 revoked, expired or retired key is hidden." in parse(response).find("div", class_="empty-state").text()
     assert parse(response).find("a", href="?status=all") is not None
 
 
@@ -618,7 +618,7 @@ def test_the_default_view_counts_shown_and_hidden_keys_in_one_query(client, proj
     assert len(counts) == 1, counts
     # Session, user, project, the user's permissions in it (once, however often asked), the counts, the page.
     assert len(queries.captured_queries) == 6, [q["sql"] for q in queries.captured_queries]
-    assert "20 keys" in page.text and "10 revoked or expired keys hidden" in page.text
+    assert "20 keys" in page.text and "10 revoked, expired or retired keys hidden" in page.text
 
 
 # -- the deprecation switch ----------------------------------------------------------------

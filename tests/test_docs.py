@@ -153,7 +153,7 @@ def test_the_secret_pages_curl_runs(demo, created):
 @pytest.mark.slow  # a subprocess server
 def test_every_example_of_using_a_key_runs_as_written(demo, created):
     examples = commands(readme_block("## Using a key"))
-    assert len(examples) == 5
+    assert len(examples) == 6
     outputs = []
     for example in examples:
         if "<id>" in example:
@@ -161,13 +161,15 @@ def test_every_example_of_using_a_key_runs_as_written(demo, created):
             example = example.replace("<id>", json.loads(outputs[-1])["id"])
         outputs.append(run(example, demo, created["secret"]))
 
-    whoami, project, listing, child, revoked = (json.loads(output) for output in outputs)
+    whoami, project, listing, child, revoked, rolled = (json.loads(output) for output in outputs)
     assert whoami["name"] == "readme-try"
     assert project["slug"] == "demo"
     assert "readme-try" in [key["name"] for key in listing["results"]]
     assert child["secret"].startswith("cpk_") and child["permissions"] == [catalog.READ_PROJECT]
     assert child["expires_at"] == whoami["expires_at"]
     assert revoked["id"] == child["id"] and revoked["status"] == "revoked"
+    assert rolled["predecessor"] == whoami["id"] and rolled["secret"].startswith("cpk_")
+    assert rolled["name"] == "readme-try" and rolled["permissions"] == whoami["permissions"]
 
 
 def test_the_cost_of_argon2_in_prose_is_the_measured_one():

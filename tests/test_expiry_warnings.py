@@ -311,3 +311,18 @@ def test_two_runs_at_once_send_each_warning_once(inbox):
     sent = sorted((m["X-Envelope-To"], subject(m)) for m in inbox.messages)
     assert len(sent) == 3 * 4 == len(set(sent))
     assert ExpiryNotice.objects.count() == 12
+
+
+def test_the_managers_of_a_rolled_key_hear_when_its_old_secret_stops_working(inbox, project, admin_user):
+    from apikeys import services
+
+    key = ApiKeyFactory(project=project, name="deploy", expires_at=timezone.now() + timedelta(days=60))
+    successor = services.api_key_roll(api_key=key, grace=timedelta(days=3, minutes=30), rolled_by=admin_user).api_key
+
+    call_command("notify_expiring_keys")
+
+    (message,) = inbox.messages
+    assert subject(message) == "The old secret of API key “deploy” in Demo Project stops working in 3 days"
+    assert "was rolled" in body(message)
+    assert ExpiryNotice.objects.get().api_key == key
+    assert not ExpiryNotice.objects.filter(api_key=successor).exists()

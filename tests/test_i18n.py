@@ -745,8 +745,22 @@ def test_status_labels_follow_the_language():
     from apikeys.models import Status
 
     with translation.override("de"):
-        assert [str(label) for label in Status.labels] == ["Aktiv", "Läuft bald ab", "Abgelaufen", "Widerrufen"]
-    assert [str(label) for label in Status.labels] == ["Active", "Expires soon", "Expired", "Revoked"]
+        assert [str(label) for label in Status.labels] == [
+            "Aktiv",
+            "Läuft bald ab",
+            "Wird abgelöst",
+            "Abgelaufen",
+            "Abgelöst",
+            "Widerrufen",
+        ]
+    assert [str(label) for label in Status.labels] == [
+        "Active",
+        "Expires soon",
+        "Retiring",
+        "Expired",
+        "Retired",
+        "Revoked",
+    ]
 
 
 # -- role names ----------------------------------------------------------------------------
@@ -1114,8 +1128,8 @@ def test_the_hidden_keys_count_is_inflected_for_one_and_for_two(client, project,
     expired_api_key(project=project, name="older")
     two = visible_text(client.get(url, **GERMAN))
 
-    assert "1 Schlüssel · 1 widerrufener oder abgelaufener Schlüssel ausgeblendet" in one
-    assert "1 Schlüssel · 2 widerrufene oder abgelaufene Schlüssel ausgeblendet" in two
+    assert "1 Schlüssel · 1 widerrufener, abgelaufener oder abgelöster Schlüssel ausgeblendet" in one
+    assert "1 Schlüssel · 2 widerrufene, abgelaufene oder abgelöste Schlüssel ausgeblendet" in two
 
 
 @pytest.mark.parametrize(

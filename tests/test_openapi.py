@@ -93,7 +93,7 @@ def test_it_needs_no_key_and_no_log_in(client):
 def test_every_route_is_described_and_nothing_else(doc):
     routes = {route_template(str(pattern.pattern)) for pattern in api_urls.urlpatterns if pattern.name != "openapi"}
 
-    assert len(routes) == 4
+    assert len(routes) == 5
     assert {doc_template(path) for path in doc["paths"]} == routes
 
 
@@ -137,7 +137,7 @@ def test_path_parameters_match_the_templates(doc):
             assert all(p["required"] for p in operation.get("parameters", []) if p["in"] == "path")
             assert operation["responses"]
             operation_ids.append(operation["operationId"])
-    assert len(operation_ids) == len(set(operation_ids)) == 5
+    assert len(operation_ids) == len(set(operation_ids)) == 6
 
 
 def test_every_schema_is_a_valid_draft_2020_12_schema(doc):
@@ -175,7 +175,7 @@ def test_the_permission_enum_is_the_providers_permission_set(doc):
 def test_the_status_enum_is_every_status_a_key_can_have(doc):
     enum = doc["components"]["schemas"]["ApiKey"]["properties"]["status"]["enum"]
 
-    assert enum == ["active", "expires_soon", "expired", "revoked"]
+    assert enum == ["active", "expires_soon", "retiring", "expired", "retired", "revoked"]
 
 
 def test_the_validation_used_here_catches_wrong_responses(doc):

@@ -116,9 +116,10 @@ def test_running_twice_creates_nothing_more(db, debug):
         "memberships": 5,
         "roles": 3,
         "role_permissions": 24 + 21 + 8,
-        "api_keys": 8,
+        "api_keys": 12,
         # One "created" per key, one "revoked".
-        "audit_events": 9,
+        # 10 created, 1 revoked, 2 rolled (each on both keys), 1 retired at once
+        "audit_events": 16,
     }
 
 
@@ -247,7 +248,7 @@ def run(**options) -> str:
 
 
 def test_the_demo_project_has_a_key_in_every_status(seeded):
-    statuses = [key.status() for key in demo_keys().values()]
+    statuses = [key.status() for key in ApiKey.objects.filter(project__slug="demo")]
 
     assert set(statuses) == set(Status)
     assert statuses.count(Status.ACTIVE) >= 2
@@ -304,7 +305,15 @@ def test_every_key_has_its_creation_audit_event(seeded):
 
     assert keys.exists()
     for key in keys:
-        assert key.audit_events.filter(action=AuditEvent.Action.CREATED).count() == 1
+        # A rolled key's successor was created by rolling: its first event says so.
+        first = key.audit_events.order_by("at", "pk").first()
+        expected = (
+            AuditEvent.Action.ROLLED if ApiKey.objects.filter(successor=key).exists() else AuditEvent.Action.CREATED
+        )
+        assert first.action == expected, key.name
+        assert key.audit_events.filter(action__in=[AuditEvent.Action.CREATED]).count() == (
+            0 if expected == AuditEvent.Action.ROLLED else 1
+        )
 
 
 def test_every_key_holds_only_permissions_its_creator_holds(seeded):
@@ -333,7 +342,7 @@ def test_no_secret_is_printed_logged_or_stored(db, debug, caplog):
     with mock.patch.object(tokens, "generate", generate):
         output = run()
 
-    assert len(generated) == ApiKey.objects.count() == 8
+    assert len(generated) == ApiKey.objects.count() == 12  # 10 demo keys, 2 of them rolled
     assert f"{tokens.prefix()}_" not in output + caplog.text
     stored = repr(list(ApiKey.objects.values())) + repr(list(AuditEvent.objects.values()))
     for key in generated:
@@ -342,8 +351,8 @@ def test_no_secret_is_printed_logged_or_stored(db, debug, caplog):
 
 
 def test_the_output_says_how_many_demo_keys_exist(db, debug):
-    assert "API keys in the demo projects: 8 (8 created by this run)." in run()
-    assert "API keys in the demo projects: 8 (0 created by this run)." in run()
+    assert "API keys in the demo projects: 12 (10 created by this run)." in run()
+    assert "API keys in the demo projects: 12 (0 created by this run)." in run()
 
 
 def test_rerun_neither_duplicates_nor_resurrects_a_revoked_demo_key(seeded):
@@ -379,8 +388,9 @@ def test_the_child_key_is_skipped_while_its_parent_is_revoked(db, debug):
 
     assert "terraform-staging-runner skipped" in output
     assert not ApiKey.objects.filter(name="terraform-staging-runner").exists()
-    # The 7 demo keys of `demo`, the child missing, the revoked parent in its place.
-    assert ApiKey.objects.filter(project=demo).count() == 6
+    # The 9 demo keys of `demo` and the 2 successors of the rolled ones, the child missing,
+    # the revoked parent in its place.
+    assert ApiKey.objects.filter(project=demo).count() == 10
 
 
 def test_the_keys_follow_the_lifetime_policy(db, debug, settings):
@@ -389,9 +399,9 @@ def test_the_keys_follow_the_lifetime_policy(db, debug, settings):
     call_command("seed_demo")
 
     keys = ApiKey.objects.all()
-    assert keys.count() == 8
+    assert keys.count() == 12
     assert all(k.expires_at is not None and k.expires_at <= k.created_at + timedelta(days=30) for k in keys)
-    assert {k.status() for k in demo_keys().values()} == set(Status)
+    assert {k.status() for k in ApiKey.objects.filter(project__slug="demo")} == set(Status)
 
 
 def test_no_keys_are_created_while_creation_is_disabled(db, debug, settings):

@@ -38,6 +38,7 @@ class DemoKey:
     expires_in: timedelta | None  # from now; negative: the key is already expired
     parent: str | None = None  # the name of the key (same project) that creates this one
     revoked: bool = False  # revoked by its creator right after creation
+    rolled: timedelta | None = None  # rolled by its creator right after creation, with this grace period
 
 
 READ_PROJECT, CREATE_KEYS, READ_KEYS = catalog.READ_PROJECT, catalog.CREATE_API_KEYS, catalog.READ_API_KEYS
@@ -133,6 +134,26 @@ DEMO_KEYS = (
         ),
         created_by="alice",
         expires_in=180 * DAY,
+    ),
+    DemoKey(
+        "demo",
+        "payments-webhook",
+        "Signs the payment provider's webhook calls. Rolled: the old secret works one more day.",
+        ("payments", "production"),
+        (READ_PROJECT, "can_read_databases_in_dbaas"),
+        created_by="alice",
+        expires_in=90 * DAY,
+        rolled=DAY,
+    ),
+    DemoKey(
+        "demo",
+        "log-shipper",
+        "Ships the clusters' logs to observability. Rolled with no grace period: the old secret is retired.",
+        ("observability",),
+        (READ_PROJECT, "can_become_reader_in_observability"),
+        created_by="alice",
+        expires_in=90 * DAY,
+        rolled=timedelta(0),
     ),
     DemoKey(
         "sandbox",
@@ -258,6 +279,8 @@ class Command(BaseCommand):
         ).api_key
         if spec.revoked:
             services.api_key_revoke(api_key=api_key, revoked_by=users[spec.created_by])
+        if spec.rolled is not None:
+            services.api_key_roll(api_key=api_key, grace=spec.rolled, rolled_by=users[spec.created_by])
         return True
 
     @staticmethod
