@@ -269,6 +269,20 @@ class ApiKey(models.Model):
         """When the key stops working by itself: its retirement once rolled (never after its expiry), or its expiry."""
         return self.retires_at or self.expires_at
 
+    def grace_use(self, now=None) -> str | None:
+        """While a rolled key retires: whether its old secret was used after the roll ("used"/"unused").
+
+        Asked of the old key or of its successor (select_related "successor"
+        and "predecessor" first: no query then); None when no grace is running.
+        """
+        now = now or timezone.now()
+        old = self if self.successor_id is not None else _cached_predecessor(self)
+        if old is None or old.retires_at is None or old.retires_at <= now or old.revoked_at is not None:
+            return None
+        # The successor was created by the roll: its creation is the roll's moment.
+        rolled_at = self.created_at if old is not self else self.successor.created_at
+        return "used" if old.last_used_at is not None and old.last_used_at > rolled_at else "unused"
+
     def status(self, now=None) -> Status:
         now = now or timezone.now()
         if self.revoked_at is not None:
@@ -311,6 +325,13 @@ class ApiKey(models.Model):
             found += children
             parents = [child.pk for child in children]
         return found
+
+
+def _cached_predecessor(key: ApiKey) -> ApiKey | None:
+    try:
+        return key.predecessor
+    except ApiKey.predecessor.RelatedObjectDoesNotExist:
+        return None
 
 
 class AuditEvent(models.Model):

@@ -15,4 +15,5 @@ urlpatterns = [
     # not shaped like one is a 404 before the view.
     path("<public_id:public_id>/", views.key_detail, name="detail"),
     path("<public_id:public_id>/revoke/", views.key_revoke, name="revoke"),
+    path("<public_id:public_id>/roll/", views.key_roll, name="roll"),
 ]

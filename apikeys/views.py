@@ -1,3 +1,4 @@
+from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
@@ -15,6 +16,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from apikeys import services
+from apikeys.errors import ApiKeyError, http_status
 from apikeys.forms import ApiKeyCreateForm
 from apikeys.models import ApiKey, CreationTicket, Status
 from config.http import client_ip, no_store
@@ -36,6 +38,12 @@ def key_row_words() -> dict[str, str]:
         # Translators: the accessible name of a row's icon link to the create form.
         "copy_named": gettext("Create a new key with the permissions of “%(name)s”"),
         "revoke": gettext("Revoke"),
+        "roll": gettext("Roll"),
+        "grace_used": gettext("Old secret still in use"),
+        "grace_unused": gettext("Old secret unused since the roll"),
+        # Translators: what a screen reader says for a row's Roll link. It must
+        # contain the translation of "Roll" (the link's visible text), in any letter case.
+        "roll_named": gettext("Roll “%(name)s”"),
         # Translators: what a screen reader says for a row's Revoke link. It must
         # contain the translation of "Revoke" (the link's visible text), in any letter case.
         "revoke_named": gettext("Revoke “%(name)s”"),
@@ -85,7 +93,9 @@ def key_list(request: HttpRequest, slug: str):
     status = request.GET.get("status", "")
     status = status if status in dict(STATUS_FILTERS) else CURRENT
     q = request.GET.get("q", "").strip()[:100]
-    keys = ApiKey.objects.filter(project=project).select_related("created_by", "created_by_key", "revoked_by")
+    keys = ApiKey.objects.filter(project=project).select_related(
+        "created_by", "created_by_key", "revoked_by", "successor", "predecessor"
+    )
     hidden, counted, expiring_soon = 0, None, 0
     if status == CURRENT and not q:
         now = timezone.now()
@@ -239,11 +249,14 @@ def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) 
     }
 
 
-def _secret_page(request: HttpRequest, project: Project, created: services.CreatedKey) -> HttpResponse:
+def _secret_page(
+    request: HttpRequest, project: Project, created: services.CreatedKey, rolled: ApiKey | None = None
+) -> HttpResponse:
     context = _tabs(request, project)
     context.update(
         api_key=created.api_key,
         secret=created.secret,
+        rolled=rolled,
         curl_command=f'curl -H "Authorization: Bearer {created.secret}" '
         + request.build_absolute_uri(reverse("api:whoami")),
     )
@@ -283,3 +296,54 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     messages.success(request, text)
     # Every status, so the revoked entry is still there, showing "Revoked".
     return redirect(reverse("apikeys:list", args=[project.slug]) + "?" + _query_string(ALL, ""))
+
+
+# The grace periods the console offers, in seconds, with their labels; 24 hours preselected.
+GRACE_CHOICES = [
+    (0, _("None: the old key stops at once")),
+    (3600, _("1 hour")),
+    (86400, _("24 hours")),
+    (604800, _("7 days")),
+]
+DEFAULT_GRACE = 86400
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@vary_on_headers("HX-Request")  # a dialog or a page
+def key_roll(request: HttpRequest, slug: str, public_id: str):
+    """Roll confirmation with the grace choice (a <dialog> for htmx, a page otherwise); POST rolls.
+
+    The POST is a plain form submission in both cases: its answer is the new
+    secret's view-once page (no-store), never a fragment.
+    """
+    project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
+    api_key = get_object_or_404(ApiKey.objects.select_related("successor"), project=project, public_id=public_id)
+    context = _tabs(request, project)
+    context.update(
+        api_key=api_key,
+        status=api_key.status(),
+        grace_choices=GRACE_CHOICES,
+        grace=DEFAULT_GRACE,
+        creation_disabled_reason=services.creation_disabled_reason(),
+    )
+    if request.method == "POST":
+        try:
+            grace = int(request.POST.get("grace", ""))
+        except ValueError:
+            grace = None
+        if grace not in dict(GRACE_CHOICES):
+            context["error"] = gettext("Choose how long the old key keeps working.")
+            return render(request, "apikeys/key_roll.html", context, status=400)
+        try:
+            created = services.api_key_roll(
+                api_key=api_key,
+                grace=timedelta(seconds=grace),
+                rolled_by=request.user,
+                ip_address=client_ip(request),
+            )
+        except ApiKeyError as error:
+            context.update(error=error.message, grace=grace)
+            return render(request, "apikeys/key_roll.html", context, status=http_status(error))
+        return _secret_page(request, project, created, rolled=api_key)
+    template = "apikeys/_roll_dialog.html" if request.htmx else "apikeys/key_roll.html"
+    return render(request, template, context)

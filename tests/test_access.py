@@ -23,11 +23,12 @@ NAMES = {
     "projects/%(slug)s/api-keys/create/": "create",
     "projects/%(slug)s/api-keys/%(public_id)s/": "key",
     "projects/%(slug)s/api-keys/%(public_id)s/revoke/": "revoke",
+    "projects/%(slug)s/api-keys/%(public_id)s/roll/": "roll",
 }
 PROJECT_PAGES = [NAMES.get(template, template) for template in PROJECT_ROUTES]
 ALL_PAGES = ["list", *PROJECT_PAGES]
 READ_ONLY_PAGES = ["overview", "keys", "key"]  # a Viewer (can_read_api_keys_in_project) opens these
-MANAGING_PAGES = ["create", "revoke"]  # these need can_create_api_keys_in_project
+MANAGING_PAGES = ["create", "revoke", "roll"]  # these need can_create_api_keys_in_project
 LOGGED_IN = ["outsider", "viewer_user", "member_user", "admin_user", "superuser"]
 
 

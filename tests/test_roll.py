@@ -456,3 +456,118 @@ def test_a_roll_racing_a_child_created_by_the_old_key_leaves_the_child_below_the
         child = ApiKey.objects.get(name=f"child-{round_number}")
         assert child.parent == ApiKey.objects.get(pk=key.pk).successor
         no_key_outlives_its_parent()
+
+
+# -- the console --------------------------------------------------------------------------
+
+
+def console_roll_url(target, slug="demo"):
+    return f"/projects/{slug}/api-keys/{target.public_id}/roll/"
+
+
+def test_the_roll_confirmation_is_a_dialog_for_htmx_and_a_page_without(client, admin_user, key):
+    client.force_login(admin_user)
+
+    dialog = client.get(console_roll_url(key), HTTP_HX_REQUEST="true").content.decode()
+    page = client.get(console_roll_url(key)).content.decode()
+
+    assert '<dialog id="roll-dialog"' in dialog and "<html" not in dialog
+    assert "<html" in page and "<dialog" not in page
+    for html in (dialog, page):
+        assert 'name="grace" value="86400" checked' in html  # 24 hours preselected
+        assert "Roll API Key" in html and "csrfmiddlewaretoken" in html
+
+
+def test_rolling_in_the_console_shows_the_new_secret_once_and_the_old_key_retires(client, admin_user, key):
+    client.force_login(admin_user)
+
+    response = client.post(console_roll_url(key), {"grace": "3600"})
+
+    assert response.status_code == 201
+    assert response["Cache-Control"].startswith("no-store") or "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    assert "API Key Rolled – View the New Secret" in html
+    successor = ApiKey.objects.get(name="deploy", successor__isnull=True, retires_at__isnull=True)
+    secret = html.split('id="api-key-secret" class="secret" value="')[1].split('"')[0]
+    assert authentication.api_key_authenticate(secret).api_key == successor
+    key.refresh_from_db()
+    assert key.status() == Status.RETIRING and key.successor == successor
+    assert timedelta(minutes=59) < key.retires_at - timezone.now() <= HOUR
+
+    again = client.post(console_roll_url(key), {"grace": "3600"})  # reload, back, double click
+    assert again.status_code == 409
+    assert "already rolled" in again.content.decode() and 'id="api-key-secret"' not in again.content.decode()
+    assert ApiKey.objects.filter(name="deploy").count() == 2
+
+
+@pytest.mark.parametrize("grace", ["", "60", "abc", "-1"])
+def test_a_grace_the_console_does_not_offer_is_a_form_error(client, admin_user, key, grace):
+    client.force_login(admin_user)
+
+    response = client.post(console_roll_url(key), {"grace": grace})
+
+    assert response.status_code == 400
+    assert "Choose how long the old key keeps working." in response.content.decode()
+    assert ApiKey.objects.filter(name="deploy").count() == 1
+
+
+def test_who_may_not_roll_is_told_and_nothing_changes(client, project, member_user, viewer_user, outsider):
+    dangerous = ApiKeyFactory(project=project, name="dangerous", permissions=["can_delete_project_in_project"])
+
+    client.force_login(member_user)  # may manage keys, but lacks a permission of this one
+    refused = client.post(console_roll_url(dangerous), {"grace": "0"})
+    assert refused.status_code == 403
+    assert "can_delete_project_in_project" in refused.content.decode()
+    client.force_login(viewer_user)
+    assert client.post(console_roll_url(dangerous), {"grace": "0"}).status_code == 403
+    client.force_login(outsider)
+    assert client.post(console_roll_url(dangerous), {"grace": "0"}).status_code == 404
+    assert ApiKey.objects.filter(name="dangerous").count() == 1
+
+
+def test_the_list_and_the_key_page_offer_roll_only_where_it_can_work(client, admin_user, key, project, settings):
+    gone = ApiKeyFactory(project=project, name="gone")
+    services.api_key_revoke(api_key=gone, revoked_by=admin_user)
+    client.force_login(admin_user)
+
+    listing = client.get("/projects/demo/api-keys/?status=all").content.decode()
+    assert f'href="{console_roll_url(key)}"' in listing
+    assert f'href="{console_roll_url(gone)}"' not in listing
+    assert 'aria-label="Roll “deploy”"' in listing
+    assert f'href="{console_roll_url(key)}"' in client.get(f"/projects/demo/api-keys/{key.public_id}/").content.decode()
+
+    settings.API_KEY_CREATION_DISABLED = True
+    assert f'href="{console_roll_url(key)}"' not in client.get("/projects/demo/api-keys/").content.decode()
+    page = client.get(console_roll_url(key)).content.decode()
+    assert "Creating new API keys is disabled" in page and 'name="grace"' not in page
+
+
+def test_the_key_pages_say_whether_the_old_secret_was_used_after_the_roll(client, admin_user, key):
+    successor = roll(key, admin_user).api_key
+    client.force_login(admin_user)
+
+    assert "Not used since the roll." in client.get(f"/projects/demo/api-keys/{key.public_id}/").content.decode()
+    authentication.api_key_authenticate(key.secret)  # something still sends the old secret
+
+    for page_of in (key, successor):
+        html = client.get(f"/projects/demo/api-keys/{page_of.public_id}/").content.decode()
+        assert "Still used, last on" in html and "something still sends the old secret." in html
+
+
+def test_both_rows_say_whether_the_old_secret_is_still_in_use_without_a_query_per_row(
+    client, admin_user, key, django_assert_max_num_queries
+):
+    successor = roll(key, admin_user).api_key
+    client.force_login(admin_user)
+    client.get("/projects/demo/api-keys/")  # warm the session and permission caches
+
+    page = client.get("/projects/demo/api-keys/").content.decode()
+    assert page.count("Old secret unused since the roll") == 2
+
+    authentication.api_key_authenticate(key.secret)
+    for _ in range(5):  # more rolled keys must not cost more queries
+        roll(ApiKeyFactory(project=key.project, permissions=MANAGE), admin_user)
+    with django_assert_max_num_queries(8):
+        page = client.get("/projects/demo/api-keys/").content.decode()
+    assert page.count("Old secret still in use") == 2  # the old key's row and its successor's
+    assert successor.public_id in page

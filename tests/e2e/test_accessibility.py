@@ -129,6 +129,22 @@ def test_axe_revoke_dialog_and_page(a11y_page: Page, demo_keys):
     assert_accessible(a11y_page, "the revoke confirmation page (no JavaScript path)")
 
 
+def test_axe_roll_dialog_and_page(a11y_page: Page, demo_keys):
+    log_in(a11y_page, "alice")
+    a11y_page.goto("/projects/demo/api-keys/")
+    key_row(a11y_page, "ci-deploy").get_by_role("link", name="Roll “ci-deploy”").click()
+    expect(a11y_page.get_by_role("dialog", name="Roll API Key")).to_be_visible()
+    assert_accessible(a11y_page, "the API Keys tab with the roll dialog open")
+
+    a11y_page.goto(f"/projects/demo/api-keys/{demo_keys['active'].public_id}/roll/")
+    assert_accessible(a11y_page, "the roll confirmation page (no JavaScript path)")
+    a11y_page.get_by_role("button", name="Roll API Key").click()
+    expect(a11y_page.get_by_role("heading", name="API Key Rolled – View the New Secret")).to_be_visible()
+    assert_accessible(a11y_page, "the rolled key's secret page")
+    a11y_page.goto(f"/projects/demo/api-keys/{demo_keys['active'].public_id}/")
+    assert_accessible(a11y_page, "a retiring key's page")
+
+
 def test_axe_in_german(a11y_page: Page, live_server, demo_keys):
     log_in(a11y_page, "alice")
     a11y_page.context.add_cookies(
@@ -258,6 +274,7 @@ NARROW_PAGES = [
     "/projects/demo/api-keys/create/",
     "/projects/demo/api-keys/create/?from={active}",
     "/projects/demo/api-keys/{active}/revoke/",
+    "/projects/demo/api-keys/{active}/roll/",
     "/projects/sandbox/api-keys/create/",
     "/projects/no-such-project/",
 ]

@@ -291,3 +291,44 @@ def test_member_is_not_offered_permissions_they_do_not_hold(page: Page):
     expect(boxes.and_(page.locator(f'[value="{READ_PROJECT}"]'))).to_have_count(1)
     expect(boxes.and_(page.locator(f'[value="{CREATE_KEYS}"]'))).to_have_count(1)
     expect(boxes.and_(page.locator(f'[value="{DELETE_PROJECT}"]'))).to_have_count(0)
+
+
+def test_roll_in_the_dialog_then_the_old_secret_works_until_the_grace_ends(page: Page, live_server):
+    key = demo_key("rolling-key")
+    log_in(page, "alice")
+    open_api_keys_tab(page)
+
+    key_row(page, "rolling-key").get_by_role("link", name="Roll “rolling-key”").click()
+    dialog = page.get_by_role("dialog", name="Roll API Key")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("radio", name="24 hours")).to_be_checked()
+    dialog.get_by_role("radio", name="1 hour").check()
+    dialog.get_by_role("button", name="Roll API Key").click()
+
+    expect(page.get_by_role("heading", name="API Key Rolled – View the New Secret")).to_be_visible()
+    secret = page.locator("#api-key-secret").input_value()
+    assert whoami(live_server.url, secret)[0] == 200
+    assert whoami(live_server.url, key.secret)[0] == 200  # the grace period
+    page.get_by_role("link", name="Done: back to the API keys").click()
+    rows = page.locator("tr.key-entry").filter(has=page.locator("a.key-name").get_by_text("rolling-key", exact=True))
+    expect(rows).to_have_count(2)
+    expect(rows.get_by_test_id("status")).to_have_text(["Active", "Retiring"])
+
+
+def test_roll_without_javascript(nojs_page: Page, live_server):
+    page = nojs_page
+    key = demo_key("no-js-roll")
+    log_in(page, "alice")
+    open_api_keys_tab(page)
+
+    key_row(page, "no-js-roll").get_by_role("link", name="Roll “no-js-roll”").click()
+    expect(page).to_have_url(re.compile(rf"/projects/demo/api-keys/{key.public_id}/roll/$"))
+    expect(page.get_by_role("heading", name="Roll API Key")).to_be_visible()
+    expect(page.get_by_role("dialog")).to_have_count(0)
+    page.get_by_role("radio", name="None: the old key stops at once").check()
+    page.get_by_role("button", name="Roll API Key").click()
+
+    expect(page.get_by_role("heading", name="API Key Rolled – View the New Secret")).to_be_visible()
+    secret = page.locator("#api-key-secret").input_value()
+    assert whoami(live_server.url, secret)[0] == 200
+    assert whoami(live_server.url, key.secret)[0] == 401  # no grace: retired at once
