@@ -191,19 +191,12 @@ def serialize_key(api_key: ApiKey) -> dict:
         "revoked_at": iso(api_key.revoked_at),
         "retires_at": iso(api_key.retires_at),
         "successor": api_key.successor.public_id if api_key.successor_id else None,
-        "predecessor": _predecessor_id(api_key),
+        "predecessor": api_key.rolled_from.public_id if api_key.rolled_from else None,
     }
 
 
 # What serialize_key reads besides the key's own row: select_related() these.
 SERIALIZED_RELATIONS = ("created_by", "created_by_key", "successor", "predecessor")
-
-
-def _predecessor_id(api_key: ApiKey) -> str | None:
-    try:
-        return api_key.predecessor.public_id
-    except ApiKey.predecessor.RelatedObjectDoesNotExist:
-        return None
 
 
 def json_body(request: HttpRequest) -> dict:

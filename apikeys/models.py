@@ -269,6 +269,14 @@ class ApiKey(models.Model):
         """When the key stops working by itself: its retirement once rolled (never after its expiry), or its expiry."""
         return self.retires_at or self.expires_at
 
+    @property
+    def rolled_from(self) -> "ApiKey | None":
+        """The key this one replaced by a roll, or None (select_related "predecessor" first: no query then)."""
+        try:
+            return self.predecessor
+        except ApiKey.predecessor.RelatedObjectDoesNotExist:
+            return None
+
     def grace_use(self, now=None) -> str | None:
         """While a rolled key retires: whether its old secret was used after the roll ("used"/"unused").
 
@@ -276,7 +284,7 @@ class ApiKey(models.Model):
         and "predecessor" first: no query then); None when no grace is running.
         """
         now = now or timezone.now()
-        old = self if self.successor_id is not None else _cached_predecessor(self)
+        old = self if self.successor_id is not None else self.rolled_from
         if old is None or old.retires_at is None or old.retires_at <= now or old.revoked_at is not None:
             return None
         # The successor was created by the roll: its creation is the roll's moment.
@@ -325,13 +333,6 @@ class ApiKey(models.Model):
             found += children
             parents = [child.pk for child in children]
         return found
-
-
-def _cached_predecessor(key: ApiKey) -> ApiKey | None:
-    try:
-        return key.predecessor
-    except ApiKey.predecessor.RelatedObjectDoesNotExist:
-        return None
 
 
 class AuditEvent(models.Model):

@@ -129,14 +129,6 @@ def key_list(request: HttpRequest, slug: str):
     return render(request, "apikeys/key_list.html", context)
 
 
-def _has_predecessor(api_key: ApiKey) -> bool:
-    try:
-        api_key.predecessor  # noqa: B018 - selected with the key: no query
-    except ApiKey.predecessor.RelatedObjectDoesNotExist:
-        return False
-    return True
-
-
 def _query_string(status: str, q: str) -> str:
     return urlencode({k: v for k, v in (("status", status), ("q", q)) if v})
 
@@ -158,7 +150,7 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
         can_manage=can_manage,
         creation_disabled_reason=services.creation_disabled_reason(),
         children=ApiKey.objects.filter(parent=api_key).order_by("-created_at", "-id"),
-        predecessor=getattr(api_key, "predecessor", None) if _has_predecessor(api_key) else None,
+        predecessor=api_key.rolled_from,
         events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
     )
     return render(request, "apikeys/key_detail.html", context)
@@ -298,13 +290,14 @@ def key_revoke(request: HttpRequest, slug: str, public_id: str):
     return redirect(reverse("apikeys:list", args=[project.slug]) + "?" + _query_string(ALL, ""))
 
 
-# The grace periods the console offers, in seconds, with their labels; 24 hours preselected.
-GRACE_CHOICES = [
-    (0, _("None: the old key stops at once")),
-    (3600, _("1 hour")),
-    (86400, _("24 hours")),
-    (604800, _("7 days")),
-]
+# The grace periods the console offers (services.GRACE_PERIODS), in seconds, with their labels; 24 hours preselected.
+GRACE_CHOICES = list(
+    zip(
+        (int(period.total_seconds()) for period in services.GRACE_PERIODS),
+        (_("None: the old key stops at once"), _("1 hour"), _("24 hours"), _("7 days")),
+        strict=True,
+    )
+)
 DEFAULT_GRACE = 86400
 
 
