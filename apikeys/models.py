@@ -90,29 +90,53 @@ class ApiKeyQuerySet(models.QuerySet):
         """Revoked, expired or retired: what the key list hides by default."""
         return self.filter(Q(revoked_at__isnull=False) | _stopped(now or timezone.now()))
 
-    def status_counts(self, now) -> "StatusCounts":
-        """How many keys work, how many are revoked, expired or retired, and how many stop within 7 days: one query.
+    def status_counts(self, project: Project, now) -> "StatusCounts":
+        """How many of the project's keys work, are revoked, expired or retired, or stop within 7 days.
 
-        The key list needs all three on every page: one pass over the
-        project's keys, answered from the api_key_project_status index alone.
-        It counts project_id (never null, and in that index), not id:
-        PostgreSQL would read every row for the id (a sequential scan: 5.7 ms
-        against 1.7 ms at 10,000 keys).
+        The key list needs all three on every page: one query. One aggregate
+        over the project's keys tested every key's three times (3 ms at
+        10,000 keys on SQLite). Instead, each count is a scalar subquery over
+        a range of an index that holds only the keys it counts, so only the
+        total grows with the project (0.3 ms at 10,000 keys): revoked,
+        expired and "expire within 7 days" are ranges of
+        api_key_project_status; retired keys are the few in
+        api_key_project_retiring (rolled keys). The three stopped sets do not
+        overlap: a revoked key counts as revoked only, an expired one as
+        expired even if it was also rolled. The subqueries hang off the
+        project's own row (by primary key), never off a scan of keys.
         """
-        counts = self.aggregate(
-            total=models.Count("project"),
-            inactive=models.Count("project", filter=Q(revoked_at__isnull=False) | _stopped(now)),
-            expiring=models.Count(
-                "project",
-                filter=Q(
-                    revoked_at__isnull=True,
-                    retires_at__isnull=True,
-                    expires_at__gt=now,
-                    expires_at__lte=now + EXPIRES_SOON,
+        working = Q(revoked_at__isnull=True)
+        unexpired = Q(expires_at__isnull=True) | Q(expires_at__gt=now)
+        keys = self.filter(project=project)
+        total, *stopped, expiring = (
+            Project.objects.filter(pk=project.pk)
+            .annotate(
+                total=keys._count(),
+                revoked=keys._count(revoked_at__isnull=False),
+                expired=keys._count(working, expires_at__lte=now),
+                retired=keys._count(working, unexpired, retires_at__lte=now),
+                expiring=keys._count(
+                    working, retires_at__isnull=True, expires_at__gt=now, expires_at__lte=now + EXPIRES_SOON
                 ),
-            ),
+            )
+            .values_list("total", "revoked", "expired", "retired", "expiring")
+            .get()
         )
-        return StatusCounts(counts["total"] - counts["inactive"], counts["inactive"], counts["expiring"])
+        return StatusCounts(total - sum(stopped), sum(stopped), expiring)
+
+    def _count(self, *conditions, **lookups) -> models.Subquery:
+        """`SELECT COUNT(project_id) … WHERE …` over these keys, as a scalar subquery (no GROUP BY).
+
+        COUNT over project_id, never null and first in every index, lets
+        PostgreSQL answer from the index alone (counting id read every row:
+        5.7 ms against 1.7 ms at 10,000 keys).
+        """
+        return models.Subquery(
+            self.filter(*conditions, **lookups)
+            .order_by()
+            .annotate(n=models.Func(models.F("project"), function="COUNT"))
+            .values("n")
+        )
 
     def with_status(self, status: str, now=None):
         now = now or timezone.now()
@@ -226,9 +250,14 @@ class ApiKey(models.Model):
             # Name uniqueness among active keys is checked under a project lock
             # (services.api_key_create): "active" depends on the clock.
             models.Index(fields=["project", "name"], name="api_key_project_name"),
-            # Counts by status (the key list's "N keys · M hidden") read this
-            # index alone, not every row: 8 ms → 1.4 ms at 10,000 keys on SQLite.
+            # Counts by status (the key list's "N keys · M hidden") read ranges
+            # of these two indexes, not every row: ApiKeyQuerySet.status_counts.
             models.Index(fields=["project", "revoked_at", "expires_at", "retires_at"], name="api_key_project_status"),
+            models.Index(
+                fields=["project", "retires_at", "revoked_at", "expires_at"],
+                condition=Q(retires_at__isnull=False),
+                name="api_key_project_retiring",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -99,7 +99,7 @@ def key_list(request: HttpRequest, slug: str):
     hidden, counted, expiring_soon = 0, None, 0
     if status == CURRENT and not q:
         now = timezone.now()
-        counted, hidden, expiring_soon = keys.status_counts(now)
+        counted, hidden, expiring_soon = ApiKey.objects.status_counts(project, now)
         keys = keys.active(now)
     elif status not in (CURRENT, ALL):
         keys = keys.with_status(status)

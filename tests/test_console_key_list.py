@@ -11,10 +11,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apikeys import authentication, services
-from apikeys.models import ApiKey, AuditEvent, CreationTicket
+from apikeys.models import ApiKey, AuditEvent, CreationTicket, Status
 from projects import catalog
 from projects.templatetags.console import when
-from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, expired_api_key
+from tests.factories import (
+    ApiKeyFactory,
+    MembershipFactory,
+    ProjectFactory,
+    RoleFactory,
+    UserFactory,
+    expired_api_key,
+)
 from tests.htmltree import parse
 
 pytestmark = pytest.mark.django_db
@@ -619,6 +626,35 @@ def test_the_default_view_counts_shown_and_hidden_keys_in_one_query(client, proj
     # Session, user, project, the user's permissions in it (once, however often asked), the counts, the page.
     assert len(queries.captured_queries) == 6, [q["sql"] for q in queries.captured_queries]
     assert "20 keys" in page.text and "10 revoked, expired or retired keys hidden" in page.text
+
+
+def test_the_counts_agree_with_every_keys_own_status_whatever_its_times(client, project, admin_user):
+    """Revoked, expired and rolled at once: each key is counted once, as the badge on its row says."""
+    now = timezone.now()
+    expiries = [None, -timedelta(days=1), timedelta(days=3), timedelta(days=30)]
+    retirements = [None, now - timedelta(hours=1), now + timedelta(hours=1)]
+    revocations = [None, now - timedelta(hours=2)]
+    for n, (expiry, retires_at, revoked_at) in enumerate(itertools.product(expiries, retirements, revocations)):
+        if expiry is not None and expiry < timedelta(0):
+            key = expired_api_key(project=project, name=f"key {n}", expired_for=-expiry)
+        else:
+            key = ApiKeyFactory(project=project, name=f"key {n}", expires_at=expiry and now + expiry)
+        # Times no service would set in one step: written directly.
+        changes = {"retires_at": retires_at, "revoked_at": revoked_at}
+        ApiKey.objects.filter(pk=key.pk).update(**{field: value for field, value in changes.items() if value})
+    statuses = [key.status(now) for key in ApiKey.objects.filter(project=project)]
+    stopped = {Status.REVOKED, Status.EXPIRED, Status.RETIRED}
+
+    counts = ApiKey.objects.status_counts(project, now)
+
+    assert len(statuses) == 24 and len(set(statuses)) == len(Status)  # every status is there
+    assert counts.inactive == sum(status in stopped for status in statuses)
+    assert counts.active == len(statuses) - counts.inactive
+    assert counts.expiring_soon == statuses.count(Status.EXPIRES_SOON)
+    assert ApiKey.objects.status_counts(ProjectFactory(), now) == (0, 0, 0)  # no keys: zeros, not an error
+    client.force_login(admin_user)
+    page = client.get(list_url(project)).text
+    assert f"{counts.active} keys" in page and f"{counts.inactive} revoked, expired or retired keys hidden" in page
 
 
 # -- the deprecation switch ----------------------------------------------------------------
