@@ -70,12 +70,16 @@ class AdminApiKeyCreateForm(forms.ModelForm, KeyValuesForm):
 
     class Meta:
         model = ApiKey
-        fields = ["project", "name", "description", "tags", "expires_at", "permissions"]
+        fields = ["project", "name", "description", "tags", "expires_at", "allowed_ips", "permissions"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.created = None
         self.fields["tags"].help_text = _("Comma-separated short labels.")
+        self.fields["allowed_ips"].help_text = _(
+            "Optional. IPv4 or IPv6 addresses or CIDR ranges, one per line, at most 20. Leave empty to allow any "
+            "address."
+        )
         # The admin lists every permission with its group and codename.
         self.fields["permissions"].choices = [
             (p.codename, format_lazy("{}: {} ({})", p.group, p.display_label, p.codename)) for p in catalog.CATALOG
@@ -133,11 +137,16 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "tags",
         "permission_list",
         "expires_at",
+        "allowed_ips_display",
         "status_display",
         "created_at",
         "created_by",
         "created_by_key",
         "last_used_at",
+        "last_used_ip",
+        "last_used_user_agent",
+        "permission_usage",
+        "refused_permissions",
         "revoked_at",
         "revoked_by",
         "revoked_by_key",
@@ -172,6 +181,22 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description=_("Permissions"))
     def permission_list(self, obj: ApiKey) -> str:
         return ", ".join(obj.permissions)
+
+    @admin.display(description=_("Allowed addresses"))
+    def allowed_ips_display(self, obj: ApiKey) -> str:
+        return ", ".join(obj.allowed_ips) or gettext("any address")
+
+    @admin.display(description=_("Permissions last needed"))
+    def permission_usage(self, obj: ApiKey) -> str:
+        return "; ".join(
+            f"{entry.codename}: {when(needed) if needed else gettext('never checked through us')}"
+            for _group, entries in obj.permission_usage()
+            for entry, needed in entries
+        )
+
+    @admin.display(description=_("Permissions asked for, not held"))
+    def refused_permissions(self, obj: ApiKey) -> str:
+        return "; ".join(f"{code}: {when(refused)}" for code, refused in obj.refused_permissions()) or "—"
 
     @admin.display(description=_("Expiry warnings sent"))
     def expiry_warnings(self, obj: ApiKey) -> str:
@@ -215,7 +240,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
     # -- adding: Django's add view with add_form, the service behind it -----
     add_form = AdminApiKeyCreateForm
     add_form_template = "admin/apikeys/apikey/add.html"
-    add_fields = ["project", "name", "description", "tags", "expires_at", "permissions", "ticket"]
+    add_fields = ["project", "name", "description", "tags", "expires_at", "allowed_ips", "permissions", "ticket"]
 
     def get_fields(self, request, obj=None):
         return self.add_fields if obj is None else self.fields

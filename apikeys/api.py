@@ -35,7 +35,7 @@ from apikeys.openapi import document
 from config.http import client_ip
 from projects import catalog
 
-CREATE_FIELDS = frozenset({"name", "description", "tags", "permissions", "expires_at"})
+CREATE_FIELDS = frozenset({"name", "description", "tags", "permissions", "expires_at", "allowed_ips"})
 
 
 # -- endpoints -------------------------------------------------------------------
@@ -43,8 +43,21 @@ CREATE_FIELDS = frozenset({"name", "description", "tags", "permissions", "expire
 
 @api_view("GET")
 def whoami(request: HttpRequest, api_key: ApiKey):
+    """The calling key; with `?permission=<codename>`, 403 naming it unless the key holds it.
+
+    Other services ask "may this key do X?" this way: the answer counts as a
+    use of that permission, or a refused attempt (apikeys.usage).
+    """
+    if "permission" in request.GET:
+        asked = request.GET.getlist("permission")
+        if len(asked) != 1:
+            raise ApiError(400, "invalid_parameter", "Ask for one permission per call: '?permission=<codename>'.")
+        if asked[0] not in catalog.CODENAMES:
+            raise ApiError(400, "invalid_parameter", f"Unknown permission: {asked[0][:100]}.")
+        require(api_key, asked[0])
     return JsonResponse(
         {
+            "type": "api_key",
             "id": api_key.public_id,
             "name": api_key.name,
             "project": api_key.project.slug,
@@ -106,6 +119,7 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
     description = field(data, "description", str, "")
     tags = field(data, "tags", list, [])
     permissions = field(data, "permissions", list, [], required=True)
+    allowed_ips = field(data, "allowed_ips", list, [])
     raw_expiry = data.get("expires_at")
     if raw_expiry is not None and not isinstance(raw_expiry, str):
         raise ApiError(400, "invalid_field", "'expires_at' must be an ISO 8601 date-time or null.")
@@ -117,6 +131,7 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
             tags=tags,
             permissions=permissions,
             expires_at=schema.expiry_from_text(raw_expiry) if raw_expiry is not None else None,
+            allowed_ips=allowed_ips,
             created_by_key=api_key,
             ip_address=client_ip(request),
         )

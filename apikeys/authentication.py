@@ -6,13 +6,12 @@ revocation are the model's own rule (`ApiKey.status`).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import connections, router
-from django.db.models import Q
 from django.utils import timezone
 
-from apikeys import tokens
+from apikeys import addresses, tokens, usage
 from apikeys.models import ApiKey, Status
 from config.db import fetch_one
 from projects.models import Project
@@ -21,17 +20,16 @@ from projects.models import Project
 @dataclass(frozen=True)
 class AuthResult:
     api_key: ApiKey | None
-    error: str | None = None  # "malformed", "invalid", "expired", "retired" or "revoked"
+    error: str | None = None  # "malformed", "invalid", "expired", "retired", "revoked" or "ip_not_allowed"
 
     @property
     def ok(self) -> bool:
         return self.api_key is not None
 
 
-LAST_USED_INTERVAL = timedelta(minutes=1)
-
-
-def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult:
+def api_key_authenticate(
+    raw: str, *, now: datetime | None = None, address: str | None = None, user_agent: str = ""
+) -> AuthResult:
     """Who a presented key is, or why it is refused.
 
     1. Parse: shape and checksum. A malformed key costs no query ("malformed":
@@ -42,9 +40,7 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
        columns, before anything is built from the row: an unknown id and a
        wrong secret cost the same work (one query, one HMAC) and get the same
        answer ("invalid"), so neither answer nor timing tells ids apart.
-    4. Only now, to a caller who proved the secret: revoked, retired or
-       expired, by the model's own rule.
-    5. Record last use, at most once a minute, with one conditional UPDATE.
+    4. Only now, to a caller who proved the secret: `admit`.
     """
     try:
         parsed = tokens.parse(raw)
@@ -57,8 +53,12 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
         return AuthResult(None, "invalid")
     if not tokens.matches(parsed.raw, row[lookup.pepper_column], row[lookup.hash_column]):
         return AuthResult(None, "invalid")
-    api_key = lookup.build(row)
-    now = now or timezone.now()
+    return admit(lookup.build(row), now or timezone.now(), address, user_agent)
+
+
+def admit(api_key: ApiKey, now: datetime, address: str | None, user_agent: str) -> AuthResult:
+    """A key whose secret was proved: refused if revoked, retired or expired (the model's own rule)
+    or used from an address it is not allowed from; else its use is recorded (at most once a minute)."""
     status = api_key.status(now)
     if status == Status.REVOKED:
         return AuthResult(None, "revoked")
@@ -66,7 +66,9 @@ def api_key_authenticate(raw: str, *, now: datetime | None = None) -> AuthResult
         return AuthResult(None, "retired")
     if status == Status.EXPIRED:
         return AuthResult(None, "expired")
-    touch_last_used(api_key, now)
+    if not addresses.allows(api_key.allowed_ips, address):
+        return AuthResult(None, "ip_not_allowed")
+    usage.touch_last_used(api_key, now, address, user_agent)
     return AuthResult(api_key)
 
 
@@ -153,12 +155,3 @@ def _key_lookup() -> KeyLookup:
     if lookup is None:
         lookup = _LOOKUPS[alias] = compile_key_lookup(alias)
     return lookup
-
-
-def touch_last_used(api_key: ApiKey, now: datetime) -> None:
-    if api_key.last_used_at is not None and now - api_key.last_used_at < LAST_USED_INTERVAL:
-        return
-    ApiKey.objects.filter(pk=api_key.pk).filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_INTERVAL)
-    ).update(last_used_at=now)
-    api_key.last_used_at = now

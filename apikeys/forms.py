@@ -10,12 +10,14 @@ from django.utils.dateformat import format as date_format
 from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from apikeys import schema, services
+from apikeys import addresses, schema, services
 from apikeys.errors import ApiKeyError, http_status
 from projects import catalog
 from projects.templatetags.console import when, when_format
 
 QUICK_EXPIRY_DAYS = (30, 90, 365)
+# The allowed addresses as typed: room for the longest MAX_ALLOWED_IPS entries, separators and spaces.
+ALLOWED_IPS_TEXT_MAX_LENGTH = 2000
 
 
 def _by_schema(rule, value):
@@ -54,6 +56,13 @@ class KeyValuesForm(forms.Form):
             "invalid_choice": _("%(value)s is not a permission of this cloud."),
         },
     )
+    # One address or range per line (commas work too); the rules are apikeys.addresses'.
+    allowed_ips = forms.CharField(
+        label=_("Allowed addresses"),
+        required=False,
+        max_length=ALLOWED_IPS_TEXT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_name(self) -> str:
@@ -64,6 +73,9 @@ class KeyValuesForm(forms.Form):
 
     def clean_tags(self) -> list[str]:
         return _by_schema(schema.clean_tags, self.cleaned_data["tags"])
+
+    def clean_allowed_ips(self) -> list[str]:
+        return _by_schema(addresses.clean_allowed_ips, self.cleaned_data["allowed_ips"])
 
     def create_key(self, *, project, user, ip_address: str | None) -> services.CreatedKey | None:
         """Create the key through the service, or show its refusal on the form.
@@ -81,6 +93,7 @@ class KeyValuesForm(forms.Form):
                 tags=data["tags"],
                 permissions=data["permissions"],
                 expires_at=data["expires_at"],
+                allowed_ips=data["allowed_ips"],
                 created_by=user,
                 ip_address=ip_address,
                 ticket=data["ticket"],
@@ -416,6 +429,7 @@ class ApiKeyCreateForm(KeyValuesForm):
             "tags": self["tags"].auto_id,
             "expiration": f"{self['expiration'].auto_id}_0",
             "expires_on": self["expires_on"].auto_id,
+            "allowed_ips": self["allowed_ips"].auto_id,
             "permissions": self.first_permission_id(),
         }
         summary = [("", str(error)) for error in self.non_field_errors()]

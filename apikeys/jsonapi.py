@@ -12,13 +12,15 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
-from apikeys import authentication
+from apikeys import authentication, usage
 from apikeys.errors import ApiKeyError, http_status
 from apikeys.models import ApiKey
 from config import ratelimit
+from config.http import client_ip
 
 MAX_BODY_BYTES = 16 * 1024
 
@@ -72,13 +74,15 @@ def authenticate(request: HttpRequest) -> ApiKey:
     3. `authentication.api_key_authenticate` parses (a bad checksum costs no
        query), loads the key with one indexed query, compares in constant time.
     4. A guess counts against the client's address: a well-formed key that
-       is unknown, wrong, revoked or expired. Past the limit, 429. Nothing
+       is unknown, wrong, revoked, expired or used from an address it is not
+       allowed from. Past the limit, 429. Nothing
        else touches the counter: not a client whose keys are right, and not a
        request without a well-formed key (no header, another scheme, a bad
        checksum), which cost no lookup and cannot be a guess; it is refused
        for less than /healthz costs, with 429 too once the address is over.
     5. "Expired" and "revoked" are told only to callers who proved the secret;
-       an unknown key and a wrong secret get the same answer.
+       an unknown key and a wrong secret get the same answer. So is "not
+       from this address" (403 ip_not_allowed, a failure like the others).
     """
     if retry_after := ratelimit.api_auth_refused(request):
         raise _too_many_failures(retry_after)
@@ -86,12 +90,22 @@ def authenticate(request: HttpRequest) -> ApiKey:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
-    result = authentication.api_key_authenticate(token.strip())
+    address = client_ip(request)
+    result = authentication.api_key_authenticate(
+        token.strip(), address=address, user_agent=usage.user_agent(request.META)
+    )
     if result.ok:
         request.api_key = result.api_key
         return result.api_key
     if result.error != "malformed" and (retry_after := ratelimit.api_auth_failed(request)):
         raise _too_many_failures(retry_after)
+    if result.error == "ip_not_allowed":
+        # The secret was right: a leaked key used elsewhere, or a client that moved.
+        raise ApiError(
+            403,
+            "ip_not_allowed",
+            f"This API key cannot be used from this address ({address or 'unknown'}).",
+        )
     if result.error == "revoked":
         raise _unauthorized(REVOKED)
     if result.error == "retired":
@@ -154,7 +168,8 @@ def method_not_allowed(request: HttpRequest, allowed) -> JsonResponse | None:
 
 
 def require(api_key: ApiKey, codename: str) -> None:
-    if codename not in api_key.permissions:
+    """403 naming the permission unless the key holds it; either way the check is recorded (apikeys.usage)."""
+    if not usage.record_permission_check(api_key, codename, timezone.now()):
         raise ApiError(403, "permission_denied", f"The API key lacks the permission {codename}.")
 
 
@@ -188,6 +203,15 @@ def serialize_key(api_key: ApiKey) -> dict:
         "created_at": iso(api_key.created_at),
         "created_by": created_by,
         "last_used_at": iso(api_key.last_used_at),
+        "last_used_ip": api_key.last_used_ip,
+        "last_used_user_agent": api_key.last_used_user_agent or None,
+        "allowed_ips": list(api_key.allowed_ips),
+        # Each permission of the key: when it was last needed (None: never checked through us).
+        "permissions_last_needed": {
+            entry.codename: iso(needed) for _, entries in api_key.permission_usage() for entry, needed in entries
+        },
+        # Permissions the key lacks and was asked for: when last refused.
+        "permissions_last_refused": {code: iso(refused) for code, refused in api_key.refused_permissions()},
         "revoked_at": iso(api_key.revoked_at),
         "retires_at": iso(api_key.retires_at),
         "successor": api_key.successor.public_id if api_key.successor_id else None,

@@ -1,5 +1,5 @@
 import secrets
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.conf import settings
@@ -35,6 +35,7 @@ IMMUTABLE_FIELDS = frozenset(
         "tags",
         "permissions",
         "expires_at",
+        "allowed_ips",
         "created_at",
         "created_by",
         "created_by_id",
@@ -73,6 +74,11 @@ def _retired(now) -> Q:
 
 def _stopped(now) -> Q:
     return _expired(now) | _retired(now)
+
+
+def _from_unix(stamp: int | None) -> datetime | None:
+    """A usage time as stored (Unix seconds, apikeys.usage) as an aware datetime."""
+    return datetime.fromtimestamp(stamp, UTC) if stamp else None
 
 
 class StatusCounts(NamedTuple):
@@ -209,7 +215,19 @@ class ApiKey(models.Model):
     created_by_key = models.ForeignKey(
         "self", verbose_name=_("created by key"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Where the key may be used from (apikeys.addresses), fixed at creation
+    # like its permissions; empty: from anywhere.
+    allowed_ips = models.JSONField(_("allowed addresses"), default=list, blank=True)
+    # Usage (apikeys.usage), written at most once a minute: by the key, and
+    # by each permission it was asked for.
     last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+    last_used_user_agent = models.CharField(_("last user agent"), max_length=256, blank=True, default="")
+    # Codename -> when (Unix time, seconds) a permission the key holds was
+    # last needed, by an API endpoint or a `whoami?permission=` check; and
+    # when one it lacks was last asked for and refused.
+    permissions_used = models.JSONField(_("permissions last needed"), default=dict, blank=True)
+    permissions_refused = models.JSONField(_("permissions last refused"), default=dict, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
     revoked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -344,6 +362,23 @@ class ApiKey(models.Model):
 
     def permission_groups(self):
         return catalog.grouped(self.permissions)
+
+    def permission_usage(self) -> list[tuple[str, list[tuple[catalog.CatalogPermission, datetime | None]]]]:
+        """The key's permissions by group, each with when it was last needed (None: never checked through us)."""
+        return [
+            (group, [(entry, _from_unix(self.permissions_used.get(entry.codename))) for entry in entries])
+            for group, entries in self.permission_groups()
+        ]
+
+    def refused_permissions(self) -> list[tuple[str, datetime]]:
+        """Permissions the key lacks and was asked for, with when last refused, the latest first."""
+        found = [(code, _from_unix(stamp)) for code, stamp in self.permissions_refused.items()]
+        return sorted(found, key=lambda item: item[1], reverse=True)
+
+    def needed_since(self, since: datetime) -> list[str]:
+        """The key's permissions needed at or after `since`, in catalog order."""
+        cutoff = since.timestamp()
+        return [code for code in self.permissions if self.permissions_used.get(code, 0) >= cutoff]
 
     @property
     def permission_summary(self) -> str:

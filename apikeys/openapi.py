@@ -4,7 +4,7 @@ Tests check that every API route is described here and that real responses
 validate against these schemas.
 """
 
-from apikeys import tokens
+from apikeys import addresses, tokens
 from apikeys.models import Status
 from projects import catalog
 
@@ -20,6 +20,16 @@ ERROR = {
 
 PERMISSION = {"type": "string", "enum": [p.codename for p in catalog.CATALOG]}
 
+_ALLOWED_IPS = {
+    "type": "array",
+    "items": {"type": "string", "maxLength": addresses.MAX_ENTRY_LENGTH},
+    "maxItems": addresses.MAX_ALLOWED_IPS,
+    "description": (
+        "IPv4 or IPv6 addresses or CIDR ranges the key may be used from; empty: any address. "
+        "Fixed at creation. A key used from elsewhere gets 403 `ip_not_allowed`."
+    ),
+}
+
 API_KEY = {
     "type": "object",
     "required": [
@@ -34,6 +44,11 @@ API_KEY = {
         "created_at",
         "created_by",
         "last_used_at",
+        "last_used_ip",
+        "last_used_user_agent",
+        "allowed_ips",
+        "permissions_last_needed",
+        "permissions_last_refused",
         "revoked_at",
         "retires_at",
         "successor",
@@ -66,7 +81,29 @@ API_KEY = {
                 },
             ]
         },
-        "last_used_at": _TIME,
+        "last_used_at": {**_TIME, "description": "Recorded at most once a minute."},
+        "last_used_ip": {"type": ["string", "null"], "description": "The address of the use last recorded."},
+        "last_used_user_agent": {
+            "type": ["string", "null"],
+            "maxLength": 256,
+            "description": "The User-Agent of the use last recorded (at most 256 characters).",
+        },
+        "allowed_ips": _ALLOWED_IPS,
+        "permissions_last_needed": {
+            "type": "object",
+            "description": (
+                "Each permission of the key: when it was last needed, by an endpoint that requires it or by "
+                "`whoami?permission=` (recorded at most once a minute); null: never checked through this API."
+            ),
+            "propertyNames": PERMISSION,
+            "additionalProperties": _TIME,
+        },
+        "permissions_last_refused": {
+            "type": "object",
+            "description": "Permissions the key lacks and was asked for: when last refused.",
+            "propertyNames": PERMISSION,
+            "additionalProperties": {"type": "string", "format": "date-time"},
+        },
         "revoked_at": _TIME,
         "retires_at": {
             **_TIME,
@@ -89,8 +126,9 @@ CREATED_KEY = {
 
 WHOAMI = {
     "type": "object",
-    "required": ["id", "name", "project", "permissions", "tags", "expires_at"],
+    "required": ["type", "id", "name", "project", "permissions", "tags", "expires_at"],
     "properties": {
+        "type": {"const": "api_key"},
         "id": _STR,
         "name": _STR,
         "project": {"type": "string", "description": "The project's slug."},
@@ -136,6 +174,13 @@ CREATE_REQUEST = {
         "tags": {"type": "array", "items": {"type": "string", "maxLength": 32}, "maxItems": 10},
         "permissions": {"type": "array", "items": PERMISSION, "minItems": 1},
         "expires_at": {"type": ["string", "null"], "format": "date-time"},
+        "allowed_ips": {
+            **_ALLOWED_IPS,
+            "description": (
+                f"{_ALLOWED_IPS['description']} A key limited to addresses creates keys limited within "
+                "its own (its own list when none is given)."
+            ),
+        },
     },
     "additionalProperties": False,
 }
@@ -174,8 +219,11 @@ def _json(schema_name: str, description: str) -> dict:
 def _errors(*codes: int) -> dict:
     text = {
         400: "Invalid input: a malformed URL, header, cookie, parameter or body (named in `detail`).",
-        401: "Missing, malformed, unknown, expired or revoked key.",
-        403: "The key lacks a permission (named in `detail`).",
+        401: "Missing, malformed, unknown, expired, retired or revoked key.",
+        403: (
+            "The key lacks a permission (`permission_denied`, named in `detail`), or is used from an address "
+            "it is not allowed from (`ip_not_allowed`, counted as a failed authentication)."
+        ),
         404: "No such project (a key sees only its own) or key.",
         409: "The key cannot be rolled: it is revoked, expired, or rolled already.",
         413: "Body too large.",
@@ -196,7 +244,7 @@ _KEY_ID = {
 }
 # Any operation: a malformed request (a control character in the URL, a
 # header or a cookie) is refused before authentication, then the key.
-_AUTH_ERRORS = (400, 401, 429)
+_AUTH_ERRORS = (400, 401, 403, 429)
 
 
 def document(server_url: str) -> dict:
@@ -217,7 +265,20 @@ def document(server_url: str) -> dict:
             "/whoami": {
                 "get": {
                     "operationId": "whoami",
-                    "summary": "The calling key: its project, permissions, tags and expiry.",
+                    "summary": (
+                        "The calling key: its project, permissions, tags and expiry. With `permission`: "
+                        "may this key do that? 200 if it holds the permission, 403 naming it if not; either "
+                        "answer counts as a use (or a refused attempt) of that permission."
+                    ),
+                    "parameters": [
+                        {
+                            "name": "permission",
+                            "in": "query",
+                            "required": False,
+                            "description": "One codename; an unknown one is a 400.",
+                            "schema": PERMISSION,
+                        }
+                    ],
                     "responses": {"200": _json("WhoAmI", "The calling key."), **_errors(*_AUTH_ERRORS)},
                 }
             },
@@ -226,7 +287,7 @@ def document(server_url: str) -> dict:
                     "operationId": "getProject",
                     "summary": "The key's project (needs can_read_project_in_project).",
                     "parameters": [_SLUG],
-                    "responses": {"200": _json("Project", "The project."), **_errors(*_AUTH_ERRORS, 403, 404)},
+                    "responses": {"200": _json("Project", "The project."), **_errors(*_AUTH_ERRORS, 404)},
                 }
             },
             "/projects/{slug}/api-keys": {
@@ -239,7 +300,7 @@ def document(server_url: str) -> dict:
                     ],
                     "responses": {
                         "200": _json("ApiKeyPage", "A page of keys."),
-                        **_errors(400, *_AUTH_ERRORS, 403, 404),
+                        **_errors(*_AUTH_ERRORS, 404),
                     },
                 },
                 "post": {
@@ -255,7 +316,7 @@ def document(server_url: str) -> dict:
                     },
                     "responses": {
                         "201": _json("CreatedApiKey", "The new key with its secret."),
-                        **_errors(400, *_AUTH_ERRORS, 403, 404, 413, 415, 503),
+                        **_errors(*_AUTH_ERRORS, 404, 413, 415, 503),
                     },
                 },
             },
@@ -264,14 +325,15 @@ def document(server_url: str) -> dict:
                     "operationId": "revokeApiKey",
                     "summary": "Revoke a key for good (idempotent).",
                     "parameters": [_SLUG, _KEY_ID],
-                    "responses": {"200": _json("ApiKey", "The revoked key."), **_errors(*_AUTH_ERRORS, 403, 404)},
+                    "responses": {"200": _json("ApiKey", "The revoked key."), **_errors(*_AUTH_ERRORS, 404)},
                 }
             },
             "/projects/{slug}/api-keys/{id}/roll": {
                 "post": {
                     "operationId": "rollApiKey",
                     "summary": (
-                        "Replace a key by a successor with the same name, description, tags and permissions and a "
+                        "Replace a key by a successor with the same name, description, tags, permissions and allowed "
+                        "addresses and a "
                         "new secret (returned once, here). The old key keeps working for grace_seconds, then is "
                         "refused like a revoked key; keys it created now hang from the successor. A key may roll "
                         "itself and the keys below it, holding all of their permissions."
@@ -283,7 +345,7 @@ def document(server_url: str) -> dict:
                     },
                     "responses": {
                         "201": _json("CreatedApiKey", "The successor with its secret."),
-                        **_errors(400, *_AUTH_ERRORS, 403, 404, 409, 413, 415, 503),
+                        **_errors(*_AUTH_ERRORS, 404, 409, 413, 415, 503),
                     },
                 }
             },

@@ -1,21 +1,22 @@
 """The one input schema of an API key: what the console, the admin and the API accept.
 
 Every rule about the values themselves lives here once: the limits, the
-characters a name may hold, tags, known permissions, and the expiry's range.
+characters a name may hold, tags, known permissions, the expiry's range, and
+allowed addresses (apikeys.addresses).
 Each check raises ApiKeyError naming its field, so a form shows it beside
 the field and the API answers 400 with it. Whether the creator may grant
 them (permissions held, lifetime policy, the parent key's expiry) is
 authorization, in apikeys.services.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext, gettext_lazy, ngettext
 
-from apikeys import text
+from apikeys import addresses, text
 from apikeys.errors import ApiKeyError
 from projects import catalog
 
@@ -39,9 +40,10 @@ class KeyInput:
     tags: list[str]
     permissions: list[str]  # catalog order, so that equal sets always look the same
     expires_at: datetime | None  # UTC
+    allowed_ips: list[str] = field(default_factory=list)  # apikeys.addresses' normal form; empty: anywhere
 
 
-def parse(*, name, permissions, description="", tags=(), expires_at=None, now: datetime) -> KeyInput:
+def parse(*, name, permissions, description="", tags=(), expires_at=None, allowed_ips=(), now: datetime) -> KeyInput:
     """The values as the rules accept them, or ApiKeyError for the first that breaks one."""
     return KeyInput(
         name=clean_name(name),
@@ -49,6 +51,7 @@ def parse(*, name, permissions, description="", tags=(), expires_at=None, now: d
         tags=clean_tags(tags),
         permissions=clean_permissions(permissions),
         expires_at=clean_expires_at(expires_at, now),
+        allowed_ips=addresses.clean_allowed_ips(allowed_ips),
     )
 
 

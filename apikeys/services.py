@@ -5,8 +5,8 @@ may grant, the lifetime policy, the deprecation switch, the audit trail) live
 in one place; what the values themselves may be is apikeys.schema's.
 """
 
+import dataclasses
 import logging
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
@@ -15,7 +15,7 @@ from django.db import DatabaseError, IntegrityError, InterfaceError, models, tra
 from django.utils import formats, timezone
 from django.utils.translation import gettext, pgettext
 
-from apikeys import schema, text, tokens
+from apikeys import addresses, schema, text, tokens
 from apikeys.errors import TEMPORARY_FAILURE, TEMPORARY_FAILURE_ROLL, ApiKeyError
 from apikeys.models import ApiKey, AuditEvent, CreationTicket, Status
 from projects import catalog
@@ -29,7 +29,7 @@ logger = logging.getLogger(__name__)
 CREATOR = object()
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class CreatedKey:
     api_key: ApiKey
     secret: str  # shown once, never stored
@@ -75,6 +75,7 @@ def api_key_create(
     description: str = "",
     tags=(),
     expires_at: datetime | None = None,
+    allowed_ips=(),
     created_by: AbstractBaseUser | None = None,
     created_by_key: ApiKey | None = None,
     ip_address: str | None = None,
@@ -86,7 +87,9 @@ def api_key_create(
     2. Validate the values (apikeys.schema).
     3. Authorize them: every permission one the creator holds in `project`
        (a user through their role, a key through its own permissions); the
-       lifetime policy and, for key-created keys, the parent's expiry.
+       lifetime policy and, for key-created keys, the parent's expiry and
+       allowed addresses (a key limited to addresses creates keys limited
+       within them: its own list when none is given).
     4. Write, in one transaction: consume the form's one-time ticket (if
        any), insert the key, record the audit event.
     """
@@ -97,9 +100,15 @@ def api_key_create(
     grantable = _authorize_creator(project, created_by, created_by_key)
     now = timezone.now()
     values = schema.parse(
-        name=name, description=description, tags=tags, permissions=permissions, expires_at=expires_at, now=now
+        name=name,
+        description=description,
+        tags=tags,
+        permissions=permissions,
+        expires_at=expires_at,
+        allowed_ips=allowed_ips,
+        now=now,
     )
-    _authorize_values(values, grantable, now, created_by_key)
+    values = _authorize_values(values, grantable, now, created_by_key)
     return _write(values, project, created_by, created_by_key, ip_address, ticket, now)
 
 
@@ -116,7 +125,8 @@ def _authorize_creator(project: Project, user, key: ApiKey | None) -> frozenset[
     return grantable
 
 
-def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_key: ApiKey | None) -> None:
+def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_key: ApiKey | None) -> schema.KeyInput:
+    """The values as they will be written, or ApiKeyError if the creator may not grant them."""
     if not_held := [p for p in values.permissions if p not in grantable]:
         raise ApiKeyError(
             gettext("You cannot grant permissions you do not hold in this project: %(codes)s.")
@@ -141,6 +151,17 @@ def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_
         else:
             message = gettext("The expiration date can be at most %(latest)s UTC (policy).")
         raise ApiKeyError(message % {"latest": utc_instant(latest)}, field="expires_at")
+    if parent_key is not None and parent_key.allowed_ips:
+        if not values.allowed_ips:
+            return dataclasses.replace(values, allowed_ips=list(parent_key.allowed_ips))
+        if beyond := addresses.outside(values.allowed_ips, parent_key.allowed_ips):
+            raise ApiKeyError(
+                gettext("The key creating it may only be used from %(limits)s, so these are not allowed: %(beyond)s.")
+                % {"limits": ", ".join(parent_key.allowed_ips), "beyond": ", ".join(beyond)},
+                field="allowed_ips",
+                code="forbidden",
+            )
+    return values
 
 
 def utc_instant(value: datetime) -> str:
@@ -226,6 +247,7 @@ def insert_key(
         tags=values.tags,
         permissions=values.permissions,
         expires_at=values.expires_at,
+        allowed_ips=values.allowed_ips,
         created_at=now,
         created_by=created_by,
         created_by_key=created_by_key,
@@ -309,8 +331,8 @@ def api_key_roll(
        permission of the key; a key only itself or a key below it (through
        `parent`), holding every permission of the key. Nobody obtains a
        secret with more than they hold.
-    4. In one transaction: the successor (same name, description, tags and
-       permissions; the old key's original lifetime from now, within policy
+    4. In one transaction: the successor (same name, description, tags,
+       permissions and allowed addresses; the old key's original lifetime from now, within policy
        and its parent's expiry; the old key's parent), the old key's
        `retires_at` (never past its expiry) and `successor`, its children
        re-parented to the successor, and a "rolled" audit event on both (and
@@ -337,6 +359,7 @@ def api_key_roll(
                 tags=list(old.tags),
                 permissions=list(old.permissions),
                 expires_at=_successor_expiry(old, now),
+                allowed_ips=list(old.allowed_ips),
             )
             created = insert_key(
                 values,

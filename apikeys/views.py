@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
-from apikeys import services
+from apikeys import addresses, services
 from apikeys.errors import ApiKeyError, http_status
 from apikeys.forms import ApiKeyCreateForm
 from apikeys.models import ApiKey, CreationTicket, Status
@@ -149,6 +149,10 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
         api_key=api_key,
         can_manage=can_manage,
         creation_disabled_reason=services.creation_disabled_reason(),
+        refused=api_key.refused_permissions(),
+        narrower_days=NARROWER_WINDOW.days,
+        narrower_count=len(api_key.needed_since(timezone.now() - NARROWER_WINDOW)),
+        never_checked=sum(code not in api_key.permissions_used for code in api_key.permissions),
         children=ApiKey.objects.filter(parent=api_key).order_by("-created_at", "-id"),
         predecessor=api_key.rolled_from,
         events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
@@ -198,6 +202,11 @@ def key_create(request: HttpRequest, slug: str):
         ungrantable=[p for p in catalog.CATALOG if p.codename not in grantable],
         prefilled_from=form.initial.get("_from"),
         prefill_dropped=form.initial.get("_dropped", []),
+        narrower=form.initial.get("_narrower", False),
+        narrower_days=NARROWER_WINDOW.days,
+        unused=[catalog.BY_CODENAME[code].display_label for code in form.initial.get("_unused", [])],
+        never_checked=[catalog.BY_CODENAME[code].display_label for code in form.initial.get("_never_checked", [])],
+        max_allowed_ips=addresses.MAX_ALLOWED_IPS,
         # "Everything I may grant" left the dangerous ones out: the page says which.
         dangerous_left_out_shown=form.initial.get("_preset") == "all",
     )
@@ -214,28 +223,40 @@ PRESETS = {
 }
 
 
+# "Create a narrower key" pre-selects the permissions a key needed this recently.
+NARROWER_WINDOW = timedelta(days=30)
+
+
 def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) -> dict:
-    """Initial values from ?preset=read|all|all-with-dangerous, or from
-    ?from=<public id>: "create a new key with these permissions"."""
+    """Initial values from ?preset=read|all|all-with-dangerous, from
+    ?from=<public id> ("create a new key with these permissions"), or from
+    ?narrower=<public id> (only the permissions it needed in NARROWER_WINDOW)."""
     name = request.GET.get("preset", "")
     if preset := PRESETS.get(name):
         chosen = preset(grantable)
         return {"permissions": [p.codename for p in catalog.CATALOG if p.codename in chosen], "_preset": name}
-    source_id = request.GET.get("from", "")
+    narrower = "narrower" in request.GET
+    source_id = request.GET.get("narrower" if narrower else "from", "")
     if not source_id:
         return {}
     source = ApiKey.objects.filter(project=project, public_id=source_id[:32]).first()
     if source is None:
         return {}
+    wanted = source.needed_since(timezone.now() - NARROWER_WINDOW) if narrower else source.permissions
     return {
-        "permissions": [code for code in source.permissions if code in grantable],
+        "permissions": [code for code in wanted if code in grantable],
         "description": source.description,
         "tags": ", ".join(source.tags),
+        "allowed_ips": "\n".join(source.allowed_ips),
         "_from": source,
+        "_narrower": narrower,
+        # What the narrower key leaves out, as the page explains it.
+        "_unused": [code for code in source.permissions if code not in wanted and code in source.permissions_used],
+        "_never_checked": [code for code in source.permissions if code not in source.permissions_used],
         # What the source has and this user cannot grant: the page names them.
         "_dropped": [
             catalog.BY_CODENAME[code].display_label
-            for code in source.permissions
+            for code in wanted
             if code not in grantable and code in catalog.BY_CODENAME
         ],
     }

@@ -135,9 +135,9 @@ def use_the_plain_orm_query() -> None:
 
     from apikeys import authentication, tokens
     from apikeys.authentication import UNKNOWN_KEY_HASH, AuthResult
-    from apikeys.models import ApiKey, Status
+    from apikeys.models import ApiKey
 
-    def api_key_authenticate(raw, *, now=None):
+    def api_key_authenticate(raw, *, now=None, address=None, user_agent=""):
         try:
             parsed = tokens.parse(raw)
         except tokens.InvalidKey:
@@ -148,12 +148,7 @@ def use_the_plain_orm_query() -> None:
             return AuthResult(None, "invalid")
         if not tokens.matches(parsed.raw, api_key.pepper_version, api_key.secret_hash):
             return AuthResult(None, "invalid")
-        now = now or timezone.now()
-        status = api_key.status(now)
-        if status in (Status.REVOKED, Status.EXPIRED):
-            return AuthResult(None, status.value)
-        authentication.touch_last_used(api_key, now)
-        return AuthResult(api_key)
+        return authentication.admit(api_key, now or timezone.now(), address, user_agent)
 
     authentication.api_key_authenticate = api_key_authenticate
 

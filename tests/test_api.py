@@ -314,6 +314,7 @@ def test_whoami_describes_the_calling_key_exactly(client, project, key):
 
     assert response.status_code == 200
     assert response.json() == {
+        "type": "api_key",
         "id": key.public_id,
         "name": "manager",
         "project": "demo",
@@ -445,6 +446,11 @@ def test_create_answers_201_with_the_secret_once(client, project, key):
         "created_at": iso(child.created_at),
         "created_by": {"type": "api_key", "id": key.public_id},
         "last_used_at": None,
+        "last_used_ip": None,
+        "last_used_user_agent": None,
+        "allowed_ips": [],
+        "permissions_last_needed": {READ_PROJECT: None, READ_CLUSTERS: None},
+        "permissions_last_refused": {},
         "revoked_at": None,
         "retires_at": None,
         "successor": None,
@@ -946,7 +952,9 @@ def test_whoami_costs_one_select_and_one_update_then_one_select(client, key, dja
 
 
 def test_project_detail_costs_one_query_once_warm(client, key, django_assert_num_queries):
-    client.get("/api/v1/whoami", **bearer(key.secret))
+    # The first call records the key's use and its permission's (apikeys.usage): once a minute.
+    with django_assert_num_queries(3):
+        assert client.get("/api/v1/projects/demo", **bearer(key.secret)).status_code == 200
 
     with django_assert_num_queries(1):
         assert client.get("/api/v1/projects/demo", **bearer(key.secret)).status_code == 200
@@ -954,7 +962,7 @@ def test_project_detail_costs_one_query_once_warm(client, key, django_assert_num
 
 def test_the_list_costs_the_same_for_one_key_or_a_full_page(client, project, key, django_assert_num_queries):
     """No query per entry (created_by and created_by_key are joined)."""
-    client.get("/api/v1/whoami", **bearer(key.secret))
+    client.get(create_url(), **bearer(key.secret))  # records the key's use and its permission's
     with django_assert_num_queries(3):  # authenticate, count, page
         assert client.get(create_url(), **bearer(key.secret)).status_code == 200
     for number in range(24):

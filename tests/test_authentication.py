@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from apikeys import authentication, services, tokens
+from apikeys import authentication, services, tokens, usage
 from apikeys.models import ApiKey
 from projects import catalog
 from tests.factories import ApiKeyFactory
@@ -164,7 +164,7 @@ def used_and_revoked_keys(project, admin_user):
         project=project, created_by_key=parent, tags=["ci"], permissions=[catalog.READ_PROJECT], expires_at=in_days(3)
     )
     for key in (parent, child):
-        authentication.touch_last_used(key, timezone.now() - timedelta(minutes=5))
+        usage.touch_last_used(key, timezone.now() - timedelta(minutes=5))
     services.api_key_revoke(api_key=child, revoked_by_key=parent)
     services.api_key_revoke(api_key=parent, revoked_by=admin_user)
     return [parent, child]

@@ -94,7 +94,7 @@ def test_permissions_are_grouped_by_service_with_labels_and_dangers(client, proj
         "can_delete_project_in_project",
         catalog.CREATE_API_KEYS,
     ]
-    assert items[0].text() == f"View the project {catalog.READ_PROJECT}"
+    assert items[0].text() == f"View the project {catalog.READ_PROJECT} Never checked through us"
     dangerous = [item for item in items if item.find("span", class_="badge-danger")]
     assert len(dangerous) == 2
     assert "The key can delete the project and everything in it." in dangerous[0].text()

@@ -1,6 +1,6 @@
 """last_used_at: set on use, written at most once a minute, shown in the console.
 
-The interval is apikeys.authentication.LAST_USED_INTERVAL.
+The interval is apikeys.usage.INTERVAL.
 """
 
 from datetime import datetime, timedelta
@@ -9,7 +9,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from apikeys import authentication, services, tokens
+from apikeys import authentication, services, tokens, usage
 from apikeys.models import ApiKey
 from projects import catalog
 from projects.templatetags.console import when
@@ -103,7 +103,7 @@ def test_a_worker_with_a_stale_copy_does_not_rewrite_it_within_a_minute(key):
     first = timezone.now()
     authentication.api_key_authenticate(key.secret, now=first)
 
-    authentication.touch_last_used(stale, first + timedelta(seconds=10))
+    usage.touch_last_used(stale, first + timedelta(seconds=10))
 
     assert stored(key).last_used_at == first
 
@@ -114,7 +114,7 @@ def test_a_stale_copy_never_moves_it_backwards(key):
     stale = stored(key)
     authentication.api_key_authenticate(key.secret, now=start + timedelta(minutes=10))
 
-    authentication.touch_last_used(stale, start + timedelta(minutes=2))
+    usage.touch_last_used(stale, start + timedelta(minutes=2))
 
     assert stored(key).last_used_at == start + timedelta(minutes=10)
 

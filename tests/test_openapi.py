@@ -180,7 +180,15 @@ def test_the_status_enum_is_every_status_a_key_can_have(doc):
 
 def test_the_validation_used_here_catches_wrong_responses(doc):
     """Guards the tests below: they must fail if a response drifts from the document."""
-    good = {"id": "a", "name": "b", "project": "demo", "permissions": [], "tags": [], "expires_at": None}
+    good = {
+        "type": "api_key",
+        "id": "a",
+        "name": "b",
+        "project": "demo",
+        "permissions": [],
+        "tags": [],
+        "expires_at": None,
+    }
     validator(doc, "#/components/schemas/WhoAmI").validate(good)
 
     for bad in (

@@ -109,7 +109,7 @@ def demo_keys(demo):
     from django.contrib.auth import get_user_model
     from django.utils import timezone
 
-    from apikeys import authentication, services
+    from apikeys import services, usage
     from projects import catalog
     from projects.models import Project
     from tests.factories import ApiKeyFactory, expired_api_key
@@ -143,7 +143,7 @@ def demo_keys(demo):
             tags=["laptop"],
         ),
     }
-    authentication.touch_last_used(made["active"], now - timedelta(hours=2))
+    usage.touch_last_used(made["active"], now - timedelta(hours=2))
     services.api_key_revoke(api_key=made["revoked"], revoked_by=alice)
     return made
 

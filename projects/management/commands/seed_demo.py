@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
-from apikeys import schema, services
+from apikeys import schema, services, usage
 from apikeys.errors import ApiKeyError
 from apikeys.models import ApiKey
 from projects import catalog
@@ -39,6 +39,10 @@ class DemoKey:
     parent: str | None = None  # the name of the key (same project) that creates this one
     revoked: bool = False  # revoked by its creator right after creation
     rolled: timedelta | None = None  # rolled by its creator right after creation, with this grace period
+    allowed_ips: tuple[str, ...] = ()  # where the key may be used from
+    # A use recorded as of an hour ago, as the API records one: from this
+    # address and user agent, needing these permissions.
+    used: tuple[str, str, tuple[str, ...]] | None = None
 
 
 READ_PROJECT, CREATE_KEYS, READ_KEYS = catalog.READ_PROJECT, catalog.CREATE_API_KEYS, catalog.READ_API_KEYS
@@ -90,6 +94,7 @@ DEMO_KEYS = (
         ),
         created_by="alice",
         expires_in=None,
+        allowed_ips=("10.20.0.0/16", "2001:db8:20::/48"),
     ),
     DemoKey(
         "demo",
@@ -134,6 +139,11 @@ DEMO_KEYS = (
         ),
         created_by="alice",
         expires_in=180 * DAY,
+        used=(
+            "203.0.113.40",
+            "GitHub-Actions/2.321.0",
+            (READ_PROJECT, "can_read_clusters_in_metakube", "can_update_clusters_in_metakube"),
+        ),
     ),
     DemoKey(
         "demo",
@@ -275,8 +285,15 @@ class Command(BaseCommand):
             tags=list(spec.tags),
             permissions=list(spec.permissions),
             expires_at=self._expiry(spec.expires_in, now, parent),
+            allowed_ips=list(spec.allowed_ips),
             **creator,
         ).api_key
+        if spec.used is not None:
+            address, agent, needed = spec.used
+            an_hour_ago = now - timedelta(hours=1)
+            usage.touch_last_used(api_key, an_hour_ago, address, agent)
+            for codename in needed:
+                usage.record_permission_check(api_key, codename, an_hour_ago)
         if spec.revoked:
             services.api_key_revoke(api_key=api_key, revoked_by=users[spec.created_by])
         if spec.rolled is not None:
