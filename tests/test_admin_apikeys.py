@@ -290,6 +290,36 @@ def test_superuser_adds_a_key_and_sees_the_secret_once(admin_client, project, su
     assert key.masked in change.content.decode()
 
 
+def test_admin_adds_a_key_limited_to_addresses_and_shows_its_usage_read_only(admin_client, project):
+    response = admin_client.post(reverse(ADD), add_data(admin_client, project, allowed_ips="203.0.113.0/24\n::1"))
+    assert response.status_code == 201
+    key = ApiKey.objects.get()
+    key.secret = parse(response).by_id("api-key-secret").attrs["value"]
+    assert key.allowed_ips == ["203.0.113.0/24", "::1"]
+    admin_client.get(
+        f"/api/v1/whoami?permission={catalog.READ_PROJECT}",
+        HTTP_AUTHORIZATION=f"Bearer {key.secret}",
+        REMOTE_ADDR="203.0.113.5",
+        HTTP_USER_AGENT="<b>bot</b>",
+    )
+
+    change = admin_client.get(reverse("admin:apikeys_apikey_change", args=[key.pk]))
+
+    page = change.content.decode()
+    assert "203.0.113.0/24, ::1" in page and "203.0.113.5" in page
+    assert "&lt;b&gt;bot&lt;/b&gt;" in page and "<b>bot</b>" not in page
+    assert f"{catalog.READ_PROJECT}: " in page
+    assert 'name="allowed_ips"' not in page  # read-only: no field to change it
+
+
+def test_admin_add_refuses_a_bad_address_with_a_form_error(admin_client, project):
+    response = admin_client.post(reverse(ADD), add_data(admin_client, project, allowed_ips="10.0.0.1/8"))
+
+    assert response.status_code == 200
+    assert "did you mean 10.0.0.0/8?" in response.content.decode()
+    assert not ApiKey.objects.exists()
+
+
 def test_admin_add_form_resubmitted_creates_nothing(admin_client, project):
     data = add_data(admin_client, project)
     first = admin_client.post(reverse(ADD), data)

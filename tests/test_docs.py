@@ -153,7 +153,7 @@ def test_the_secret_pages_curl_runs(demo, created):
 @pytest.mark.slow  # a subprocess server
 def test_every_example_of_using_a_key_runs_as_written(demo, created):
     examples = commands(readme_block("## Using a key"))
-    assert len(examples) == 6
+    assert len(examples) == 7
     outputs = []
     for example in examples:
         if "<id>" in example:
@@ -161,8 +161,9 @@ def test_every_example_of_using_a_key_runs_as_written(demo, created):
             example = example.replace("<id>", json.loads(outputs[-1])["id"])
         outputs.append(run(example, demo, created["secret"]))
 
-    whoami, project, listing, child, revoked, rolled = (json.loads(output) for output in outputs)
+    whoami, may, project, listing, child, revoked, rolled = (json.loads(output) for output in outputs)
     assert whoami["name"] == "readme-try"
+    assert may == whoami  # 200: the key holds can_read_project_in_project
     assert project["slug"] == "demo"
     assert "readme-try" in [key["name"] for key in listing["results"]]
     assert child["secret"].startswith("cpk_") and child["permissions"] == [catalog.READ_PROJECT]
