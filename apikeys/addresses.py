@@ -66,7 +66,9 @@ def clean_allowed_ips(value) -> list[str]:
     if isinstance(value, str):
         value = value.replace(",", "\n").splitlines()
     if not isinstance(value, (list, tuple)) or not all(isinstance(entry, str) for entry in value):
-        raise ApiKeyError(gettext("Allowed addresses must be a list of IP addresses or CIDR ranges."), "allowed_ips")
+        raise ApiKeyError(
+            gettext("Allowed addresses must be a list of IP addresses or CIDR ranges."), field="allowed_ips"
+        )
     entries = [entry.strip() for entry in value if entry.strip()]
     if len(entries) > MAX_ALLOWED_IPS:
         raise ApiKeyError(
