@@ -12,6 +12,7 @@ a wrong secret from a wrong address costs and answers the same as from a
 right one.
 """
 
+import contextlib
 import ipaddress
 from functools import lru_cache
 
@@ -37,21 +38,17 @@ def normal_form(network: Network) -> str:
 
 def parse_network(entry: str) -> Network:
     """One entry as a network, or ValueError with the reason a person can act on."""
-    if len(entry) > MAX_ENTRY_LENGTH or "%" in entry:  # a zone names an interface of ours, not a client
+    network = None
+    if len(entry) <= MAX_ENTRY_LENGTH and "%" not in entry:  # a zone names an interface of ours, not a client
+        with contextlib.suppress(ValueError):
+            network = ipaddress.ip_network(entry, strict=False)
+    if network is None:
         raise ValueError(gettext("“%(entry)s” is not an IP address or a CIDR range.") % {"entry": entry[:50]})
-    try:
-        network = ipaddress.ip_network(entry, strict=True)
-    except ValueError:
-        try:
-            loose = ipaddress.ip_network(entry, strict=False)
-        except ValueError:
-            raise ValueError(
-                gettext("“%(entry)s” is not an IP address or a CIDR range.") % {"entry": entry[:50]}
-            ) from None
+    if ipaddress.ip_interface(entry).ip != network.network_address:
         raise ValueError(
             gettext("“%(entry)s” has bits set after the prefix: did you mean %(network)s?")
-            % {"entry": entry, "network": normal_form(loose)}
-        ) from None
+            % {"entry": entry, "network": normal_form(network)}
+        )
     if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(_MAPPED):
         mapped = network.network_address.ipv4_mapped
         network = ipaddress.IPv4Network((mapped, network.prefixlen - 96))

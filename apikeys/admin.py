@@ -11,7 +11,7 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from apikeys import services
+from apikeys import addresses, services
 from apikeys.forms import KeyValuesForm
 from apikeys.models import ApiKey, AuditEvent, CreationTicket, Status
 from config.http import client_ip, no_store
@@ -76,10 +76,10 @@ class AdminApiKeyCreateForm(forms.ModelForm, KeyValuesForm):
         super().__init__(*args, **kwargs)
         self.created = None
         self.fields["tags"].help_text = _("Comma-separated short labels.")
-        self.fields["allowed_ips"].help_text = _(
-            "Optional. IPv4 or IPv6 addresses or CIDR ranges, one per line, at most 20. Leave empty to allow any "
-            "address."
-        )
+        self.fields["allowed_ips"].help_text = gettext(
+            "Optional. IPv4 or IPv6 addresses or CIDR ranges, one per line, at most %(max)s. Leave empty to allow "
+            "any address."
+        ) % {"max": addresses.MAX_ALLOWED_IPS}
         # The admin lists every permission with its group and codename.
         self.fields["permissions"].choices = [
             (p.codename, format_lazy("{}: {} ({})", p.group, p.display_label, p.codename)) for p in catalog.CATALOG
@@ -189,9 +189,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
     @admin.display(description=_("Permissions last needed"))
     def permission_usage(self, obj: ApiKey) -> str:
         return "; ".join(
-            f"{entry.codename}: {when(needed) if needed else gettext('never checked through us')}"
-            for _group, entries in obj.permission_usage()
-            for entry, needed in entries
+            f"{code}: {when(needed) if needed else gettext('never checked through us')}"
+            for code, needed in obj.last_needed().items()
         )
 
     @admin.display(description=_("Permissions asked for, not held"))

@@ -58,7 +58,8 @@ def api_key_authenticate(
 
 def admit(api_key: ApiKey, now: datetime, address: str | None, user_agent: str) -> AuthResult:
     """A key whose secret was proved: refused if revoked, retired or expired (the model's own rule)
-    or used from an address it is not allowed from; else its use is recorded (at most once a minute)."""
+    or used from an address it is not allowed from; else its use is recorded (at most once a minute).
+    `user_agent` is the User-Agent header as received."""
     status = api_key.status(now)
     if status == Status.REVOKED:
         return AuthResult(None, "revoked")

@@ -92,7 +92,7 @@ def authenticate(request: HttpRequest) -> ApiKey:
         raise _unauthorized("Send the API key as 'Authorization: Bearer <key>'.")
     address = client_ip(request)
     result = authentication.api_key_authenticate(
-        token.strip(), address=address, user_agent=usage.user_agent(request.META)
+        token.strip(), address=address, user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
     if result.ok:
         request.api_key = result.api_key
@@ -207,9 +207,7 @@ def serialize_key(api_key: ApiKey) -> dict:
         "last_used_user_agent": api_key.last_used_user_agent or None,
         "allowed_ips": list(api_key.allowed_ips),
         # Each permission of the key: when it was last needed (None: never checked through us).
-        "permissions_last_needed": {
-            entry.codename: iso(needed) for _, entries in api_key.permission_usage() for entry, needed in entries
-        },
+        "permissions_last_needed": {code: iso(needed) for code, needed in api_key.last_needed().items()},
         # Permissions the key lacks and was asked for: when last refused.
         "permissions_last_refused": {code: iso(refused) for code, refused in api_key.refused_permissions()},
         "revoked_at": iso(api_key.revoked_at),

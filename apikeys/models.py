@@ -363,12 +363,21 @@ class ApiKey(models.Model):
     def permission_groups(self):
         return catalog.grouped(self.permissions)
 
+    def last_needed(self) -> dict[str, datetime | None]:
+        """The key's permissions, in order, with when it was last needed (None: never checked through us)."""
+        return {code: _from_unix(self.permissions_used.get(code)) for code in self.permissions}
+
     def permission_usage(self) -> list[tuple[str, list[tuple[catalog.CatalogPermission, datetime | None]]]]:
-        """The key's permissions by group, each with when it was last needed (None: never checked through us)."""
+        """`last_needed` by group, with each permission's catalog entry, for the key's page."""
+        needed = self.last_needed()
         return [
-            (group, [(entry, _from_unix(self.permissions_used.get(entry.codename))) for entry in entries])
+            (group, [(entry, needed[entry.codename]) for entry in entries])
             for group, entries in self.permission_groups()
         ]
+
+    def never_checked(self) -> list[str]:
+        """The key's permissions no call ever asked us for: unused, or used by a service that does not ask."""
+        return [code for code, needed in self.last_needed().items() if needed is None]
 
     def refused_permissions(self) -> list[tuple[str, datetime]]:
         """Permissions the key lacks and was asked for, with when last refused, the latest first."""

@@ -30,18 +30,22 @@ USER_AGENT_MAX_LENGTH = 256
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
 
 
-def user_agent(request_meta: dict) -> str:
-    """The User-Agent header as text: read as UTF-8 (WSGI hands headers over as latin-1), on one line, truncated."""
-    raw = request_meta.get("HTTP_USER_AGENT", "")
+def readable_user_agent(raw: str) -> str:
+    """A User-Agent header as stored: read as UTF-8 (WSGI hands headers over as latin-1), on one line, truncated."""
     with contextlib.suppress(UnicodeEncodeError):  # not from a WSGI server: already text
         raw = raw.encode("latin-1").decode("utf-8", "replace")
     return _UNPRINTABLE.sub(" ", raw).strip()[:USER_AGENT_MAX_LENGTH]
 
 
-def touch_last_used(api_key: ApiKey, now: datetime, address: str | None = None, agent: str = "") -> None:
-    """Record a use of the key, unless one was recorded within the last minute."""
+def touch_last_used(api_key: ApiKey, now: datetime, address: str | None = None, user_agent: str = "") -> None:
+    """Record a use of the key, unless one was recorded within the last minute.
+
+    `user_agent` is the header as received; it is made readable only when
+    written, not on every call.
+    """
     if api_key.last_used_at is not None and now - api_key.last_used_at < INTERVAL:
         return
+    agent = readable_user_agent(user_agent)
     ApiKey.objects.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - INTERVAL)
     ).update(last_used_at=now, last_used_ip=address, last_used_user_agent=agent)

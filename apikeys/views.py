@@ -152,7 +152,7 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
         refused=api_key.refused_permissions(),
         narrower_days=NARROWER_WINDOW.days,
         narrower_count=len(api_key.needed_since(timezone.now() - NARROWER_WINDOW)),
-        never_checked=sum(code not in api_key.permissions_used for code in api_key.permissions),
+        never_checked=len(api_key.never_checked()),
         children=ApiKey.objects.filter(parent=api_key).order_by("-created_at", "-id"),
         predecessor=api_key.rolled_from,
         events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
@@ -252,7 +252,7 @@ def _prefill(request: HttpRequest, project: Project, grantable: frozenset[str]) 
         "_narrower": narrower,
         # What the narrower key leaves out, as the page explains it.
         "_unused": [code for code in source.permissions if code not in wanted and code in source.permissions_used],
-        "_never_checked": [code for code in source.permissions if code not in source.permissions_used],
+        "_never_checked": source.never_checked(),
         # What the source has and this user cannot grant: the page names them.
         "_dropped": [
             catalog.BY_CODENAME[code].display_label
