@@ -13,6 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 
+import serviceaccounts.api
 from apikeys import schema, services
 from apikeys.errors import ApiKeyError
 from apikeys.jsonapi import (
@@ -25,6 +26,7 @@ from apikeys.jsonapi import (
     json_body,
     method_not_allowed,
     own_project,
+    refuse_credentials,
     require,
     serialize_key,
     service_error,
@@ -42,11 +44,13 @@ CREATE_FIELDS = frozenset({"name", "description", "tags", "permissions", "expire
 
 
 @api_view("GET")
-def whoami(request: HttpRequest, api_key: ApiKey):
-    """The calling key; with `?permission=<codename>`, 403 naming it unless the key holds it.
+def whoami(request: HttpRequest, caller):
+    """The calling key or credential; with `?permission=<codename>`, 403 naming it unless the caller holds it.
 
     Other services ask "may this key do X?" this way: the answer counts as a
-    use of that permission, or a refused attempt (apikeys.usage).
+    use of that permission, or a refused attempt (apikeys.usage). A
+    credential's permissions are per project, so it is asked with
+    `&project=<slug>` too.
     """
     if "permission" in request.GET:
         asked = request.GET.getlist("permission")
@@ -54,24 +58,36 @@ def whoami(request: HttpRequest, api_key: ApiKey):
             raise ApiError(400, "invalid_parameter", "Ask for one permission per call: '?permission=<codename>'.")
         if asked[0] not in catalog.CODENAMES:
             raise ApiError(400, "invalid_parameter", f"Unknown permission: {asked[0][:100]}.")
-        require(api_key, asked[0])
+        if not isinstance(caller, ApiKey):
+            slugs = request.GET.getlist("project")
+            if len(slugs) != 1:
+                raise ApiError(
+                    400,
+                    "invalid_parameter",
+                    "A service account's permissions are per project: ask with "
+                    "'?permission=<codename>&project=<slug>'.",
+                )
+            own_project(caller, slugs[0])
+        require(caller, asked[0])
+    if not isinstance(caller, ApiKey):
+        return JsonResponse(serviceaccounts.api.whoami_body(caller))
     return JsonResponse(
         {
             "type": "api_key",
-            "id": api_key.public_id,
-            "name": api_key.name,
-            "project": api_key.project.slug,
-            "permissions": list(api_key.permissions),
-            "tags": list(api_key.tags),
-            "expires_at": iso(api_key.expires_at),
+            "id": caller.public_id,
+            "name": caller.name,
+            "project": caller.project.slug,
+            "permissions": list(caller.permissions),
+            "tags": list(caller.tags),
+            "expires_at": iso(caller.expires_at),
         }
     )
 
 
 @api_view("GET")
-def project_detail(request: HttpRequest, api_key: ApiKey, slug: str):
-    project = own_project(api_key, slug)
-    require(api_key, catalog.READ_PROJECT)
+def project_detail(request: HttpRequest, caller, slug: str):
+    project = own_project(caller, slug)
+    require(caller, catalog.READ_PROJECT)
     return JsonResponse(
         {
             "slug": project.slug,
@@ -83,11 +99,13 @@ def project_detail(request: HttpRequest, api_key: ApiKey, slug: str):
 
 
 @api_view("GET", "POST")
-def key_collection(request: HttpRequest, api_key: ApiKey, slug: str):
-    project = own_project(api_key, slug)
-    require(api_key, catalog.CREATE_API_KEYS)
+def key_collection(request: HttpRequest, caller, slug: str):
+    project = own_project(caller, slug)
     if request.method == "POST":
-        return _create_key(request, api_key, project)
+        refuse_credentials(caller, "create")
+    require(caller, catalog.CREATE_API_KEYS)
+    if request.method == "POST":
+        return _create_key(request, caller, project)
     try:
         page_number = int(request.GET.get("page", "1"))
     except ValueError:
@@ -145,8 +163,9 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
 
 
 @api_view("POST")
-def key_revoke(request: HttpRequest, api_key: ApiKey, slug: str, public_id: str):
+def key_revoke(request: HttpRequest, api_key, slug: str, public_id: str):
     project = own_project(api_key, slug)
+    refuse_credentials(api_key, "revoke")
     require(api_key, catalog.CREATE_API_KEYS)
     target = _key_of(project, public_id)
     try:
@@ -160,9 +179,10 @@ ROLL_FIELDS = frozenset({"grace_seconds"})
 
 
 @api_view("POST")
-def key_roll(request: HttpRequest, api_key: ApiKey, slug: str, public_id: str):
+def key_roll(request: HttpRequest, api_key, slug: str, public_id: str):
     """A successor with a new secret (201, the secret once); the old key works `grace_seconds` longer."""
     project = own_project(api_key, slug)
+    refuse_credentials(api_key, "roll")
     require(api_key, catalog.CREATE_API_KEYS)
     data = json_body(request)
     if unknown := sorted(set(data) - ROLL_FIELDS):
@@ -203,7 +223,7 @@ def openapi(request: HttpRequest):
 
 
 @api_view(ANY_METHOD)
-def not_found(request: HttpRequest, api_key: ApiKey, *args, **kwargs):
+def not_found(request: HttpRequest, caller, *args, **kwargs):
     """Any other URL under /api/: JSON like every API answer, never the console's HTML 404.
 
     Authenticated first, like every endpoint, so that an unroutable slug

@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.http import http_date
 from django.views.decorators.csrf import csrf_exempt
 
-from apikeys import authentication, usage
+from apikeys import authentication, tokens, usage
 from apikeys.errors import ApiKeyError, http_status
 from apikeys.models import ApiKey
 from config import ratelimit
@@ -41,6 +41,13 @@ def error_response(status: int, error: str, detail: str, headers: dict | None = 
 REVOKED = "The API key has been revoked."
 EXPIRED = "The API key has expired."
 RETIRED = "The API key has been retired: it was rolled and its grace period is over."
+# What a refused credential is told (the prefix said it is one).
+CREDENTIAL_REFUSALS = {
+    "revoked": "The credential has been revoked.",
+    "expired": "The credential has expired.",
+    "disabled": "The service account of this credential is disabled.",
+}
+KEY_REFUSALS = {"revoked": REVOKED, "retired": RETIRED, "expired": EXPIRED}
 
 
 def _unauthorized(detail: str) -> ApiError:
@@ -65,8 +72,8 @@ def _too_many_failures(retry_after: int) -> ApiError:
     )
 
 
-def authenticate(request: HttpRequest) -> ApiKey:
-    """The key behind the request's bearer token, or an ApiError.
+def authenticate(request: HttpRequest):
+    """The key (or service-account credential) behind the request's bearer token, or an ApiError.
 
     1. An address that went over the failure limit is refused at once (429),
        before any lookup or hash.
@@ -95,24 +102,23 @@ def authenticate(request: HttpRequest) -> ApiKey:
         token.strip(), address=address, user_agent=request.META.get("HTTP_USER_AGENT", "")
     )
     if result.ok:
-        request.api_key = result.api_key
-        return result.api_key
+        request.api_key = result.principal
+        return result.principal
     if result.error != "malformed" and (retry_after := ratelimit.api_auth_failed(request)):
         raise _too_many_failures(retry_after)
+    credential = result.kind == tokens.CREDENTIAL
     if result.error == "ip_not_allowed":
         # The secret was right: a leaked key used elsewhere, or a client that moved.
         raise ApiError(
             403,
             "ip_not_allowed",
-            f"This API key cannot be used from this address ({address or 'unknown'}).",
+            f"This {'credential' if credential else 'API key'} cannot be used from this address "
+            f"({address or 'unknown'}).",
         )
-    if result.error == "revoked":
-        raise _unauthorized(REVOKED)
-    if result.error == "retired":
-        raise _unauthorized(RETIRED)
-    if result.error == "expired":
-        raise _unauthorized(EXPIRED)
-    raise _unauthorized("The API key is not valid.")  # malformed, unknown or wrong: one answer
+    if detail := (CREDENTIAL_REFUSALS if credential else KEY_REFUSALS).get(result.error or ""):
+        raise _unauthorized(detail)
+    # malformed, unknown or wrong: one answer
+    raise _unauthorized("The credential is not valid." if credential else "The API key is not valid.")
 
 
 ANY_METHOD = None
@@ -135,14 +141,14 @@ def api_view(*methods: str):
             if (response := method_not_allowed(request, allowed)) is not None:
                 return response
             try:
-                api_key = authenticate(request)
+                caller = authenticate(request)
             except ApiError as error:
                 return error_response(error.status, error.error, error.detail, error.headers)
             try:
-                response = view(request, api_key, *args, **kwargs)
+                response = view(request, caller, *args, **kwargs)
             except ApiError as error:
                 response = error_response(error.status, error.error, error.detail, error.headers)
-            if (stops_at := api_key.stops_at) is not None:
+            if (stops_at := caller.stops_at) is not None:
                 # RFC 8594: every answer to a key that will stop working (expiring, or retiring after a roll) says when.
                 response["Sunset"] = http_date(stops_at.timestamp())
             return response
@@ -167,17 +173,49 @@ def method_not_allowed(request: HttpRequest, allowed) -> JsonResponse | None:
 # -- helpers --------------------------------------------------------------------
 
 
-def require(api_key: ApiKey, codename: str) -> None:
-    """403 naming the permission unless the key holds it; either way the check is recorded (apikeys.usage)."""
-    if not usage.record_permission_check(api_key, codename, timezone.now()):
-        raise ApiError(403, "permission_denied", f"The API key lacks the permission {codename}.")
+def require(caller, codename: str) -> None:
+    """403 naming the permission unless the caller holds it; either way the check is recorded (apikeys.usage).
+
+    A key holds its own permissions; a credential those of its service
+    account's membership of the project `own_project` found.
+    """
+    holder = caller if isinstance(caller, ApiKey) else caller.membership
+    if not usage.record_permission_check(holder, codename, timezone.now()):
+        if isinstance(caller, ApiKey):
+            raise ApiError(403, "permission_denied", f"The API key lacks the permission {codename}.")
+        raise ApiError(
+            403, "permission_denied", f"The service account lacks the permission {codename} in this project."
+        )
 
 
-def own_project(api_key: ApiKey, slug: str):
-    """A key sees only its own project; any other slug is 404, existing or not."""
-    if slug != api_key.project.slug:
+def own_project(caller, slug: str):
+    """The project under `slug` if the caller belongs to it, else 404, existing or not.
+
+    A key sees only its own project. A credential sees the projects its
+    service account is a member of, read now (one query): a membership
+    removed a moment ago is gone for the very next request, on every node.
+    The membership is kept on the caller for `require`.
+    """
+    if isinstance(caller, ApiKey):
+        if slug != caller.project.slug:
+            raise ApiError(404, "not_found", "No such project.")
+        return caller.project
+    membership = caller.service_account.memberships.select_related("project").filter(project__slug=slug).first()
+    if membership is None:
         raise ApiError(404, "not_found", "No such project.")
-    return api_key.project
+    caller.membership = membership
+    return membership.project
+
+
+def refuse_credentials(caller, action: str) -> None:
+    """Keys and service accounts do not mint each other: a credential may not create, roll or revoke keys."""
+    if not isinstance(caller, ApiKey):
+        raise ApiError(
+            403,
+            "forbidden",
+            f"A service account's credential cannot {action} API keys: keys and service accounts do not "
+            "mint each other. Use the console or an API key.",
+        )
 
 
 def iso(value):

@@ -189,6 +189,8 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
+    kind = tokens.API_KEY
+
     public_id = models.CharField(_("public id"), max_length=tokens.PUBLIC_ID_LENGTH, unique=True, editable=False)
     secret_hash = models.CharField(_("secret hash"), max_length=64, editable=False)
     pepper_version = models.CharField(_("pepper version"), max_length=32, editable=False)
@@ -355,6 +357,17 @@ class ApiKey(models.Model):
     @property
     def current_status(self) -> Status:
         return self.status()
+
+    def refusal(self, now) -> str | None:
+        """Why authentication refuses this key whose secret was proved, or None."""
+        status = self.status(now)
+        if status == Status.REVOKED:
+            return "revoked"
+        if status == Status.RETIRED:  # rolled, and the grace period is over: refused like a revoked key
+            return "retired"
+        if status == Status.EXPIRED:
+            return "expired"
+        return None
 
     @property
     def is_revoked(self) -> bool:

@@ -1,9 +1,12 @@
-"""The API key format, and nothing else.
+"""The format of every secret we issue, and nothing else.
 
 A key looks like ``cpk_<public id>_<secret><checksum>``:
 
 - ``cpk`` is the recognizable prefix (``settings.API_KEY_PREFIX``), so secret
-  scanners can find leaked keys with one regex (``scanner_regex()``);
+  scanners can find leaked keys with one regex (``scanner_regex()``). A
+  service account's credential has the same format under its own prefix
+  (``settings.SERVICE_ACCOUNT_KEY_PREFIX``, ``csa``): the prefix is the one
+  thing that tells the two kinds apart (``ParsedKey.kind``);
 - the public id (12 base62 characters) is the lookup id stored in clear;
 - the secret is 32 random bytes (256 bits) in 43 base62 characters;
 - the checksum is the CRC32 of everything before it in 6 base62 characters,
@@ -32,6 +35,10 @@ CHECKSUM_LENGTH = 6  # 62**6 > 2**32
 MAX_KEY_LENGTH = 200  # anything longer is rejected before it is even looked at
 
 
+API_KEY = "api_key"
+CREDENTIAL = "credential"  # a service account's credential
+
+
 class InvalidKey(ValueError):
     """The text is not a well-formed key of ours (wrong shape or checksum)."""
 
@@ -40,6 +47,7 @@ class InvalidKey(ValueError):
 class ParsedKey:
     raw: str
     public_id: str
+    kind: str = API_KEY  # API_KEY or CREDENTIAL, by the prefix
 
 
 def _encode(number: int, length: int) -> str:
@@ -56,29 +64,39 @@ def _checksum(body: str) -> str:
     return _encode(zlib.crc32(body.encode("ascii")), CHECKSUM_LENGTH)
 
 
-def prefix() -> str:
-    return settings.API_KEY_PREFIX
+def prefix(kind: str = API_KEY) -> str:
+    return settings.SERVICE_ACCOUNT_KEY_PREFIX if kind == CREDENTIAL else settings.API_KEY_PREFIX
+
+
+def _kinds() -> dict[str, str]:
+    """Each configured prefix and the kind it issues (settings refuse two equal prefixes)."""
+    return {settings.API_KEY_PREFIX: API_KEY, settings.SERVICE_ACCOUNT_KEY_PREFIX: CREDENTIAL}
 
 
 def new_public_id() -> str:
     return "".join(secrets.choice(ALPHABET) for _ in range(PUBLIC_ID_LENGTH))
 
 
-def generate(public_id: str | None = None) -> ParsedKey:
-    """A fresh key with 256 bits of secret randomness."""
+def generate(public_id: str | None = None, kind: str = API_KEY) -> ParsedKey:
+    """A fresh key (or credential) with 256 bits of secret randomness."""
     public_id = public_id or new_public_id()
     secret = _encode(int.from_bytes(secrets.token_bytes(SECRET_BYTES), "big"), SECRET_LENGTH)
-    body = f"{prefix()}_{public_id}_{secret}"
-    return ParsedKey(raw=body + _checksum(body), public_id=public_id)
+    body = f"{prefix(kind)}_{public_id}_{secret}"
+    return ParsedKey(raw=body + _checksum(body), public_id=public_id, kind=kind)
 
 
-def _pattern(key_prefix: str) -> str:
-    return rf"{re.escape(key_prefix)}_{BASE62}{{{PUBLIC_ID_LENGTH}}}_{BASE62}{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
+def _pattern(key_prefix: str, escaped: bool = False) -> str:
+    key_prefix = key_prefix if escaped else re.escape(key_prefix)
+    return rf"{key_prefix}_{BASE62}{{{PUBLIC_ID_LENGTH}}}_{BASE62}{{{SECRET_LENGTH + CHECKSUM_LENGTH}}}"
 
 
 def scanner_regex(key_prefix: str | None = None) -> str:
-    """The regex secret scanners use to find leaked keys (published in the README)."""
-    return rf"\b{_pattern(key_prefix or prefix())}\b"
+    """The regex secret scanners use to find leaked keys and credentials (published in the README).
+
+    One regex for both prefixes, or for `key_prefix` alone.
+    """
+    prefixes = [key_prefix] if key_prefix else list(_kinds())
+    return rf"\b{_pattern('(?:' + '|'.join(map(re.escape, prefixes)) + ')', escaped=True)}\b"
 
 
 def redaction_regex() -> str:
@@ -101,14 +119,15 @@ def parse(raw) -> ParsedKey:
     """
     if not isinstance(raw, str) or len(raw) > MAX_KEY_LENGTH:
         raise InvalidKey("not a key")
-    key_prefix = prefix()
-    if not re.fullmatch(_pattern(key_prefix), raw, flags=re.ASCII):
+    key_prefix, _, _ = raw.partition("_")
+    kind = _kinds().get(key_prefix)
+    if kind is None or not re.fullmatch(_pattern(key_prefix), raw, flags=re.ASCII):
         raise InvalidKey("not a key")
     body, checksum = raw[:-CHECKSUM_LENGTH], raw[-CHECKSUM_LENGTH:]
     if not hmac.compare_digest(_checksum(body), checksum):
         raise InvalidKey("bad checksum")
     public_id = raw[len(key_prefix) + 1 : len(key_prefix) + 1 + PUBLIC_ID_LENGTH]
-    return ParsedKey(raw=raw, public_id=public_id)
+    return ParsedKey(raw=raw, public_id=public_id, kind=kind)
 
 
 def current_pepper_version() -> str:
@@ -140,6 +159,6 @@ def last_four(raw: str) -> str:
     return raw[-4:]
 
 
-def mask(last4: str, key_prefix: str | None = None) -> str:
+def mask(last4: str, key_prefix: str | None = None, kind: str = API_KEY) -> str:
     """How a key is displayed after creation: prefix…last 4."""
-    return f"{key_prefix or prefix()}_…{last4}"
+    return f"{key_prefix or prefix(kind)}_…{last4}"

@@ -1,5 +1,9 @@
 """What a key is used for: when, from where and by what it was last used, and when each permission was last needed.
 
+The same for a service account's credentials (last use) and its project
+memberships (each permission's last need): every function takes the row
+that holds the values, an ApiKey, a Credential or a ServiceAccountMembership.
+
 Written on the hot path of every API call, so at most once a minute per key
 (last use, address, user agent) and once a minute per key and permission
 (needed, or asked for and refused). The time to compare against comes with
@@ -19,9 +23,7 @@ import contextlib
 import re
 from datetime import datetime, timedelta
 
-from django.db.models import F, Func, JSONField, Q, Value
-
-from apikeys.models import ApiKey
+from django.db.models import F, Func, JSONField, Model, Q, Value
 
 INTERVAL = timedelta(minutes=1)
 USER_AGENT_MAX_LENGTH = 256
@@ -37,8 +39,8 @@ def readable_user_agent(raw: str) -> str:
     return _UNPRINTABLE.sub(" ", raw).strip()[:USER_AGENT_MAX_LENGTH]
 
 
-def touch_last_used(api_key: ApiKey, now: datetime, address: str | None = None, user_agent: str = "") -> None:
-    """Record a use of the key, unless one was recorded within the last minute.
+def touch_last_used(api_key: Model, now: datetime, address: str | None = None, user_agent: str = "") -> None:
+    """Record a use of the key (or credential), unless one was recorded within the last minute.
 
     `user_agent` is the header as received; it is made readable only when
     written, not on every call.
@@ -46,14 +48,14 @@ def touch_last_used(api_key: ApiKey, now: datetime, address: str | None = None, 
     if api_key.last_used_at is not None and now - api_key.last_used_at < INTERVAL:
         return
     agent = readable_user_agent(user_agent)
-    ApiKey.objects.filter(pk=api_key.pk).filter(
+    type(api_key)._default_manager.filter(pk=api_key.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - INTERVAL)
     ).update(last_used_at=now, last_used_ip=address, last_used_user_agent=agent)
     api_key.last_used_at, api_key.last_used_ip, api_key.last_used_user_agent = now, address, agent
 
 
-def record_permission_check(api_key: ApiKey, codename: str, now: datetime) -> bool:
-    """Record that the key was asked for `codename` and return whether it holds it.
+def record_permission_check(api_key: Model, codename: str, now: datetime) -> bool:
+    """Record that the key (or service-account membership) was asked for `codename`; return whether it holds it.
 
     A held permission counts as needed (`permissions_used`), a missing one
     as refused (`permissions_refused`); either at most once a minute.
@@ -64,7 +66,7 @@ def record_permission_check(api_key: ApiKey, codename: str, now: datetime) -> bo
     stamp = int(now.timestamp())
     if stamp - recorded.get(codename, 0) < INTERVAL.total_seconds():
         return held
-    ApiKey.objects.filter(pk=api_key.pk).update(**{column: _SetKey(column, codename, stamp)})
+    type(api_key)._default_manager.filter(pk=api_key.pk).update(**{column: _SetKey(column, codename, stamp)})
     recorded[codename] = stamp
     return held
 

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "accounts",
     "projects",
     "apikeys",
+    "serviceaccounts",
 ]
 
 MIDDLEWARE = [
@@ -252,6 +253,19 @@ if (
     or not _PREFIX_MIN <= len(API_KEY_PREFIX) <= _PREFIX_MAX
 ):
     fail(f"API_KEY_PREFIX must be {_PREFIX_MIN} to {_PREFIX_MAX} letters or digits.")
+# Service accounts' credentials: the same format under their own prefix, which
+# is what tells the two kinds apart (apikeys.tokens), so the two must differ.
+SERVICE_ACCOUNT_KEY_PREFIX = env_str("SERVICE_ACCOUNT_KEY_PREFIX", "csa")
+if (
+    not SERVICE_ACCOUNT_KEY_PREFIX.isascii()
+    or not SERVICE_ACCOUNT_KEY_PREFIX.isalnum()
+    or not _PREFIX_MIN <= len(SERVICE_ACCOUNT_KEY_PREFIX) <= _PREFIX_MAX
+):
+    fail(f"SERVICE_ACCOUNT_KEY_PREFIX must be {_PREFIX_MIN} to {_PREFIX_MAX} letters or digits.")
+if SERVICE_ACCOUNT_KEY_PREFIX == API_KEY_PREFIX:
+    fail("SERVICE_ACCOUNT_KEY_PREFIX and API_KEY_PREFIX must differ: the prefix tells keys and credentials apart.")
+# The organization a data migration puts existing projects into.
+DEFAULT_ORGANIZATION_NAME = env_str("DEFAULT_ORGANIZATION_NAME", "Default organization")
 
 
 def _parse_peppers(raw: str) -> dict[str, str]:

@@ -1,8 +1,11 @@
-"""The only place that decides project permissions.
+"""The only place that decides project permissions, for users and service accounts.
 
 Views and templates ask Django: `user.has_perm("projects.<codename>", project)`.
 Django's ModelBackend answers nothing about objects; this backend answers
-from the user's role in the object's project.
+from the user's role in the object's project, or, for a service account
+(`service_account.has_perm(...)`, the same call), from the permission list
+of its membership of that project. Organization roles grant no project
+permission to either.
 """
 
 from django.contrib.auth.backends import BaseBackend
@@ -30,7 +33,7 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
     nobody.
     """
     if not user.is_active or user.is_anonymous:
-        return None
+        return None  # an inactive user; a disabled or deleted service account
     if user.is_superuser:
         return catalog.CODENAMES
     # getattr/setattr, not user.__dict__: request.user is a lazy wrapper whose
@@ -40,6 +43,10 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
         cache = {}
         setattr(user, _CACHE_ATTR, cache)
     if project.pk not in cache:
+        if getattr(user, "is_service_account", False):
+            found = user.memberships.filter(project_id=project.pk).values_list("permissions", flat=True).first()
+            cache[project.pk] = None if found is None else frozenset(found) & catalog.CODENAMES
+            return cache[project.pk]
         rows = list(
             Membership.objects.filter(user=user, project_id=project.pk).values_list(
                 "role__permissions__codename", flat=True

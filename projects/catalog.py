@@ -157,6 +157,20 @@ ROLE_NAMES = {
     VIEWER: pgettext_lazy("role", "Viewer"),
 }
 
+# The default organization roles (projects.models.OrganizationRole): name ->
+# (manages the organization, manages service accounts). Organization roles
+# grant no project permission. Migration 0004 carries a frozen copy.
+OWNER = "Owner"
+ADMIN = "Admin"
+ORGANIZATION_MEMBER = MEMBER  # "Member", in an organization as in a project
+DEFAULT_ORGANIZATION_ROLES: dict[str, tuple[bool, bool]] = {
+    OWNER: (True, True),
+    ADMIN: (False, True),
+    ORGANIZATION_MEMBER: (False, False),
+}
+ROLE_NAMES[OWNER] = pgettext_lazy("role", "Owner")
+ROLE_NAMES[ADMIN] = pgettext_lazy("role", "Admin")
+
 
 def role_name(name: str) -> str:
     """A role's name in the active language: a default role's translation, any other role's own name."""

@@ -5,11 +5,20 @@ import factory
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
-from apikeys import services
+from apikeys import schema, services
 from apikeys.models import ApiKey
 from projects import catalog
-from projects.models import Membership, Project, Role, catalog_permissions
-from projects.roles import default_role
+from projects.models import (
+    Membership,
+    Organization,
+    OrganizationMembership,
+    Project,
+    Role,
+    catalog_permissions,
+)
+from projects.roles import default_organization_role, default_role
+from serviceaccounts import services as account_services
+from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountMembership
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -23,7 +32,18 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password("password")
 
 
+class OrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Organization
+        django_get_or_create = ["slug"]
+
+    name = factory.Sequence(lambda n: f"Organization {n}")
+    slug = factory.Sequence(lambda n: f"org-{n}")
+
+
 class ProjectFactory(factory.django.DjangoModelFactory):
+    """A project, in the default organization unless one is given."""
+
     class Meta:
         model = Project
 
@@ -102,3 +122,60 @@ def expired_api_key(*, expired_for: timedelta = timedelta(days=1), **kwargs) -> 
     kwargs["expires_at"] = now - expired_for
     with mock.patch("django.utils.timezone.now", return_value=now - expired_for - timedelta(days=30)):
         return ApiKeyFactory(**kwargs)
+
+
+def organization_role(name: str):
+    """One of the default organization roles (Owner, Admin, Member), made again when a flush removed it."""
+    return default_organization_role(name)
+
+
+class OrganizationMembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = OrganizationMembership
+
+    organization = factory.SubFactory(OrganizationFactory)
+    user = factory.SubFactory(UserFactory)
+    role = factory.LazyFunction(lambda: organization_role(catalog.ADMIN))
+
+
+class ServiceAccountFactory(factory.django.DjangoModelFactory):
+    """A service account; `projects={project: [codenames]}` makes its memberships, `admin=True` its Admin role."""
+
+    class Meta:
+        model = ServiceAccount
+        skip_postgeneration_save = True
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"automation-{n}")
+    description = ""
+
+    @factory.post_generation
+    def projects(self, create, extracted, **kwargs):
+        for project, codenames in (extracted or {}).items():
+            ServiceAccountMembership.objects.create(
+                service_account=self, project=project, permissions=schema.clean_permissions(codenames)
+            )
+
+    @factory.post_generation
+    def admin(self, create, extracted, **kwargs):
+        if extracted:
+            self.organization_role = organization_role(catalog.ADMIN)
+            self.save(update_fields=["organization_role"])
+
+
+class CredentialFactory(factory.django.DjangoModelFactory):
+    """A credential made through the service by the operator, like the bootstrap command; `.secret` holds it."""
+
+    class Meta:
+        model = Credential
+
+    service_account = factory.SubFactory(ServiceAccountFactory)
+    name = factory.Sequence(lambda n: f"credential-{n}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=90))
+
+    @classmethod
+    def _create(cls, model_class, *, service_account, actor=None, **kwargs):
+        actor = actor or account_services.Actor(operator="tests")
+        created = account_services.create_credential(service_account, actor=actor, **kwargs)
+        created.credential.secret = created.secret
+        return created.credential

@@ -1,0 +1,513 @@
+"""The one path for changing service accounts, their project memberships and credentials (SPEC §8).
+
+Used by the organization API, the admin and the bootstrap command alike, so
+the rules live here once:
+
+- Only an organization Admin or Owner (a user through their organization
+  role, a credential through its service account's) manages service
+  accounts; only an Owner gives one the organization role Admin.
+- Nobody grants more than they hold: a permission added to a membership must
+  be one the editor holds in that project, and a credential (or re-enabling
+  an account, which makes its credentials work again) needs every permission
+  the account holds in each of its projects.
+- Every write takes the organization's row lock first and reads what it
+  decides on again under it: two edits, an edit and a credential, a disable
+  and a credential are ordered, and an acting credential revoked a moment
+  ago acts no more. Authentication reads memberships and the account's state
+  on every request (no cache), so a committed change holds on the next
+  request on every node.
+- Every change is audited: who, what was added and removed, from where.
+"""
+
+import contextlib
+import dataclasses
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext
+
+from apikeys import addresses, schema, text, tokens
+from apikeys.errors import ApiKeyError
+from apikeys.services import latest_allowed_expiry, utc_instant
+from projects import catalog
+from projects.backends import project_permissions
+from projects.models import Organization, OrganizationMembership, OrganizationRole, Project
+from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent, ServiceAccountMembership
+
+logger = logging.getLogger(__name__)
+
+Action = ServiceAccountEvent.Action
+
+
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """Who makes a change: a user, a credential (for its service account), or the operator at the command line."""
+
+    user: AbstractBaseUser | None = None
+    credential: Credential | None = None
+    operator: str | None = None  # the system user running manage.py create_service_account_credential
+    ip_address: str | None = None
+
+    def __post_init__(self):
+        if sum(x is not None for x in (self.user, self.credential, self.operator)) != 1:
+            raise ValueError("An actor is exactly one of a user, a credential or an operator.")
+
+    @property
+    def label(self) -> str:
+        """How the audit trail names the actor (in English, like every stored value)."""
+        if self.user is not None:
+            return self.user.get_username()
+        if self.credential is not None:
+            account = self.credential.service_account
+            return f"service account {account.name} ({account.public_id}), credential {self.credential.public_id}"
+        return f"operator {self.operator} (manage.py)"
+
+
+@dataclasses.dataclass(frozen=True)
+class CreatedCredential:
+    credential: Credential
+    secret: str  # shown once, never stored
+
+
+# -- who may do what -----------------------------------------------------------------
+
+
+def organization_role(actor: Actor, organization: Organization) -> OrganizationRole | None:
+    """The actor's role in the organization, or None. Superusers and the operator act as Owners."""
+    if actor.operator is not None:
+        return OrganizationRole(name=catalog.OWNER, manages_organization=True, manages_service_accounts=True)
+    if actor.credential is not None:
+        account = actor.credential.service_account
+        return account.organization_role if account.organization_id == organization.pk else None
+    user = actor.user
+    if not user.is_active:
+        return None
+    if user.is_superuser:
+        return OrganizationRole(name=catalog.OWNER, manages_organization=True, manages_service_accounts=True)
+    membership = (
+        OrganizationMembership.objects.select_related("role").filter(organization=organization, user=user).first()
+    )
+    return membership.role if membership is not None else None
+
+
+def is_member(actor: Actor, organization: Organization) -> bool:
+    """Whether the organization exists for the actor at all (non-members get 404 for its pages)."""
+    if actor.credential is not None:
+        return actor.credential.service_account.organization_id == organization.pk
+    return organization_role(actor, organization) is not None
+
+
+def held_in(actor: Actor, project: Project) -> frozenset[str]:
+    """The permissions the actor holds in `project` (the operator: all; a credential: its account's)."""
+    if actor.operator is not None:
+        return catalog.CODENAMES
+    principal = actor.user if actor.user is not None else actor.credential.service_account
+    return project_permissions(principal, project) or frozenset()
+
+
+def _forbidden(message: str) -> ApiKeyError:
+    return ApiKeyError(message, code="forbidden")
+
+
+def _require_admin(actor: Actor, organization: Organization) -> None:
+    role = organization_role(actor, organization)
+    if role is None or not role.manages_service_accounts:
+        raise _forbidden(
+            gettext("Managing service accounts needs the organization role Admin or Owner in %(organization)s.")
+            % {"organization": organization.name}
+        )
+
+
+def missing_for_credentials(actor: Actor, account: ServiceAccount) -> list[str]:
+    """ "project: codename" for each permission of the account the actor lacks (empty: it may mint its secrets)."""
+    missing = []
+    for membership in account.memberships.select_related("project"):
+        held = held_in(actor, membership.project)
+        missing += [f"{membership.project.slug}: {code}" for code in membership.permissions if code not in held]
+    return missing
+
+
+# -- locking and re-reading ------------------------------------------------------------
+
+
+def _lock(organization_id: int) -> None:
+    """Serialize every service-account write of one organization (SQLite: transactions begin IMMEDIATE)."""
+    list(Organization.objects.select_for_update().filter(pk=organization_id).values_list("pk", flat=True))
+
+
+def _fresh(actor: Actor) -> Actor:
+    """The actor read again under the lock: a credential revoked, expired or disabled meanwhile acts no more."""
+    if actor.credential is None:
+        return actor
+    current = (
+        Credential.objects.select_related("service_account__organization_role", "service_account__organization")
+        .filter(pk=actor.credential.pk)
+        .first()
+    )
+    if current is None or (refusal := current.refusal(timezone.now())) is not None:
+        code = "key_expired" if current is not None and refusal == "expired" else "key_revoked"
+        raise ApiKeyError(gettext("The credential acting is no longer valid."), code=code)
+    return dataclasses.replace(actor, credential=current)
+
+
+def _account(account: ServiceAccount) -> ServiceAccount:
+    """The account as it is now, under the lock; a deleted one is refused (deletion is final)."""
+    current = ServiceAccount.objects.select_related("organization", "organization_role").get(pk=account.pk)
+    if current.deleted_at is not None:
+        raise ApiKeyError(gettext("This service account was deleted."), code="conflict")
+    return current
+
+
+@contextlib.contextmanager
+def _writing(what: str):
+    """One transaction; a database failure (the commit's too) becomes a clear refusal: nothing was saved."""
+    try:
+        with transaction.atomic():
+            yield
+    except IntegrityError:
+        raise
+    except (DatabaseError, InterfaceError):  # InterfaceError: the connection was lost
+        logger.exception("%s failed in the database; nothing was saved.", what)
+        raise ApiKeyError(
+            gettext("The change could not be saved because of a temporary problem. Nothing was saved; try again."),
+            code="unavailable",
+        ) from None
+
+
+def _audit(action, account: ServiceAccount, actor: Actor, now, *, project=None, credential=None, changes=None):
+    ServiceAccountEvent.objects.create(
+        action=action,
+        at=now,
+        organization_id=account.organization_id,
+        service_account=account,
+        credential=credential,
+        project=project,
+        actor_user=actor.user,
+        actor_credential=actor.credential,
+        actor_label=actor.label[:200],
+        ip_address=actor.ip_address,
+        changes=changes or {},
+    )
+
+
+# -- service accounts ------------------------------------------------------------------
+
+
+def _name_error() -> ApiKeyError:
+    return ApiKeyError(gettext("A service account with this name already exists in this organization."), field="name")
+
+
+def _name_taken(organization: Organization, name: str, exclude_pk=None) -> bool:
+    wanted = text.skeleton(name)
+    names = ServiceAccount.objects.undeleted().filter(organization=organization).exclude(pk=exclude_pk)
+    return any(text.skeleton(existing) == wanted for existing in names.values_list("name", flat=True))
+
+
+def create_service_account(
+    *, organization: Organization, name: str, description: str = "", actor: Actor
+) -> ServiceAccount:
+    name, description = schema.clean_name(name), schema.clean_description(description)
+    try:
+        with _writing("Creating a service account"):
+            _lock(organization.pk)
+            actor = _fresh(actor)
+            _require_admin(actor, organization)
+            if _name_taken(organization, name):
+                raise _name_error()
+            now = timezone.now()
+            account = ServiceAccount.objects.create(
+                organization=organization,
+                name=name,
+                description=description,
+                created_at=now,
+                created_by=actor.user,
+                created_by_credential=actor.credential,
+            )
+            _audit(Action.CREATED, account, actor, now, changes={"name": name})
+    except IntegrityError:
+        raise _name_error() from None
+    return account
+
+
+UNCHANGED = object()
+
+
+def update_service_account(
+    account: ServiceAccount,
+    *,
+    actor: Actor,
+    name=UNCHANGED,
+    description=UNCHANGED,
+    organization_role: "OrganizationRole | None | object" = UNCHANGED,
+) -> ServiceAccount:
+    """Rename, describe, or (an Owner only) give or take the organization role Admin."""
+    values = {}
+    if name is not UNCHANGED:
+        values["name"] = schema.clean_name(name)
+    if description is not UNCHANGED:
+        values["description"] = schema.clean_description(description)
+    try:
+        with _writing("Changing a service account"):
+            _lock(account.organization_id)
+            actor = _fresh(actor)
+            current = _account(account)
+            _require_admin(actor, current.organization)
+            if organization_role is not UNCHANGED:
+                role = organization_role_of(actor, current.organization)
+                if not role.manages_organization:
+                    raise _forbidden(gettext("Only an Owner of the organization can change a service account's role."))
+                if organization_role is not None and organization_role.manages_organization:
+                    raise _forbidden(gettext("A service account cannot be an Owner of its organization."))
+                values["organization_role"] = organization_role
+            if "name" in values and _name_taken(current.organization, values["name"], exclude_pk=current.pk):
+                raise _name_error()
+            changes = {}
+            for field, value in values.items():
+                old = getattr(current, field)
+                if old != value:
+                    changes[field] = [_plain(old), _plain(value)]
+                    setattr(current, field, value)
+            if changes:
+                current.save(update_fields=list(values))
+                _audit(Action.UPDATED, current, actor, timezone.now(), changes=changes)
+    except IntegrityError:
+        raise _name_error() from None
+    return current
+
+
+def organization_role_of(actor: Actor, organization: Organization) -> OrganizationRole:
+    role = organization_role(actor, organization)
+    if role is None:
+        raise _forbidden(gettext("You are not a member of this organization."))
+    return role
+
+
+def _plain(value):
+    return value.name if isinstance(value, OrganizationRole) else value
+
+
+def set_disabled(account: ServiceAccount, disabled: bool, *, actor: Actor) -> ServiceAccount:
+    """Disable (its credentials stop working at once) or enable again.
+
+    Enabling makes its credentials work again, so it needs what minting one
+    needs: every permission the account holds.
+    """
+    with _writing("Disabling a service account"):
+        _lock(account.organization_id)
+        actor = _fresh(actor)
+        current = _account(account)
+        _require_admin(actor, current.organization)
+        if disabled == (current.disabled_at is not None):
+            return current
+        if not disabled and (missing := missing_for_credentials(actor, current)):
+            raise _forbidden(
+                gettext("Enabling it needs every permission it holds; you lack: %(missing)s.")
+                % {"missing": ", ".join(missing)}
+            )
+        now = timezone.now()
+        current.disabled_at = now if disabled else None
+        current.save(update_fields=["disabled_at"])
+        _audit(Action.DISABLED if disabled else Action.ENABLED, current, actor, now)
+    return current
+
+
+def delete_service_account(account: ServiceAccount, *, actor: Actor) -> ServiceAccount:
+    """Soft and final, like revocation: the row stays for the audit trail; its credentials are revoked."""
+    with _writing("Deleting a service account"):
+        _lock(account.organization_id)
+        actor = _fresh(actor)
+        current = _account(account)
+        _require_admin(actor, current.organization)
+        now = timezone.now()
+        for credential in current.credentials.filter(revoked_at__isnull=True):
+            _revoke(credential, current, actor, now)
+        current.deleted_at = now
+        current.save(update_fields=["deleted_at"])
+        _audit(Action.DELETED, current, actor, now)
+    return current
+
+
+# -- project memberships ---------------------------------------------------------------
+
+
+def set_membership(account: ServiceAccount, *, project: Project, permissions, actor: Actor) -> ServiceAccountMembership:
+    """Make the account a member of `project` holding exactly `permissions` (added ones: the editor's own)."""
+    wanted = schema.clean_permissions(permissions)
+    with _writing("Changing a service account's project permissions"):
+        _lock(account.organization_id)
+        actor = _fresh(actor)
+        current = _account(account)
+        _require_admin(actor, current.organization)
+        if project.organization_id != current.organization_id:
+            raise ApiKeyError(gettext("The project belongs to another organization."), field="project", code="invalid")
+        membership = ServiceAccountMembership.objects.filter(service_account=current, project=project).first()
+        before = list(membership.permissions) if membership is not None else []
+        added = [code for code in wanted if code not in before]
+        removed = [code for code in before if code not in wanted]
+        held = held_in(actor, project)
+        if not_held := [code for code in added if code not in held]:
+            raise ApiKeyError(
+                gettext("You cannot grant permissions you do not hold in this project: %(codes)s.")
+                % {"codes": ", ".join(not_held)},
+                field="permissions",
+                code="forbidden",
+            )
+        now = timezone.now()
+        if membership is None:
+            membership = ServiceAccountMembership.objects.create(
+                service_account=current, project=project, permissions=wanted, created_at=now, updated_at=now
+            )
+        elif added or removed:
+            membership.permissions, membership.updated_at = wanted, now
+            membership.save(update_fields=["permissions", "updated_at"])
+        if membership.created_at == now or added or removed:
+            _audit(
+                Action.MEMBERSHIP_SET,
+                current,
+                actor,
+                now,
+                project=project,
+                changes={"project": project.slug, "added": added, "removed": removed},
+            )
+    return membership
+
+
+def remove_membership(account: ServiceAccount, *, project: Project, actor: Actor) -> bool:
+    """Take the account out of `project`; False if it was not a member."""
+    with _writing("Removing a service account from a project"):
+        _lock(account.organization_id)
+        actor = _fresh(actor)
+        current = _account(account)
+        _require_admin(actor, current.organization)
+        membership = ServiceAccountMembership.objects.filter(service_account=current, project=project).first()
+        if membership is None:
+            return False
+        membership.delete()
+        _audit(
+            Action.MEMBERSHIP_REMOVED,
+            current,
+            actor,
+            timezone.now(),
+            project=project,
+            changes={"project": project.slug, "added": [], "removed": list(membership.permissions)},
+        )
+    return True
+
+
+# -- credentials -------------------------------------------------------------------------
+
+
+def create_credential(
+    account: ServiceAccount,
+    *,
+    name: str,
+    expires_at: datetime | None = None,
+    allowed_ips=(),
+    actor: Actor,
+) -> CreatedCredential:
+    """A new credential and its secret (the only time it exists).
+
+    Needs the organization role Admin or Owner and every permission the
+    account holds in each of its projects: nobody mints a secret stronger
+    than themselves. A credential minting one gives it at most its own
+    lifetime and addresses, as a key creating a key does.
+    """
+    now = timezone.now()
+    values = schema.parse(
+        name=name,
+        permissions=[catalog.READ_PROJECT],  # checked per membership below, not here
+        expires_at=expires_at,
+        allowed_ips=allowed_ips,
+        now=now,
+    )
+    with _writing("Creating a credential"):
+        _lock(account.organization_id)
+        actor = _fresh(actor)
+        current = _account(account)
+        _require_admin(actor, current.organization)
+        if current.disabled_at is not None:
+            raise ApiKeyError(gettext("This service account is disabled: enable it first."), code="conflict")
+        if missing := missing_for_credentials(actor, current):
+            raise _forbidden(
+                gettext("A credential of this service account needs every permission it holds; you lack: %(missing)s.")
+                % {"missing": ", ".join(missing)}
+            )
+        if current.is_org_admin and not organization_role_of(actor, current.organization).manages_service_accounts:
+            raise _forbidden(gettext("Its organization role is Admin, which you do not hold."))
+        values = _limits(values, now, actor.credential)
+        if current.credentials.active(now).filter(name=values.name).exists():
+            raise ApiKeyError(gettext("An active credential with this name already exists."), field="name")
+        generated = tokens.generate(kind=tokens.CREDENTIAL)
+        pepper_version = tokens.current_pepper_version()
+        credential = Credential.objects.create(
+            public_id=generated.public_id,
+            secret_hash=tokens.hash_key(generated.raw, pepper_version),
+            pepper_version=pepper_version,
+            last4=tokens.last_four(generated.raw),
+            service_account=current,
+            name=values.name,
+            expires_at=values.expires_at,
+            allowed_ips=values.allowed_ips,
+            created_at=now,
+            created_by=actor.user,
+            created_by_credential=actor.credential,
+            created_by_label=actor.label if actor.operator is not None else "",
+        )
+        _audit(Action.CREDENTIAL_CREATED, current, actor, now, credential=credential, changes={"name": values.name})
+    return CreatedCredential(credential, generated.raw)
+
+
+def _limits(values: schema.KeyInput, now: datetime, parent: Credential | None) -> schema.KeyInput:
+    """The lifetime policy, and for a credential minted by a credential: its expiry and addresses at most."""
+    latest = latest_allowed_expiry(now, parent)
+    if values.expires_at is None and (settings.API_KEY_REQUIRE_EXPIRY or latest is not None):
+        if latest is None:
+            raise ApiKeyError(gettext("An expiration date is required."), field="expires_at")
+        raise ApiKeyError(
+            gettext("An expiration date is required; the latest allowed is %(latest)s UTC.")
+            % {"latest": utc_instant(latest)},
+            field="expires_at",
+        )
+    if values.expires_at is not None and latest is not None and values.expires_at > latest:
+        raise ApiKeyError(
+            gettext("The expiration date can be at most %(latest)s UTC.") % {"latest": utc_instant(latest)},
+            field="expires_at",
+        )
+    if parent is not None and parent.allowed_ips:
+        if not values.allowed_ips:
+            return dataclasses.replace(values, allowed_ips=list(parent.allowed_ips))
+        if beyond := addresses.outside(values.allowed_ips, parent.allowed_ips):
+            raise ApiKeyError(
+                gettext(
+                    "The credential creating it may only be used from %(limits)s, so these are not allowed: %(beyond)s."
+                )
+                % {"limits": ", ".join(parent.allowed_ips), "beyond": ", ".join(beyond)},
+                field="allowed_ips",
+                code="forbidden",
+            )
+    return values
+
+
+def revoke_credential(credential: Credential, *, actor: Actor) -> bool:
+    """Revoke for good; False if it was already revoked. The very next request with it fails."""
+    with _writing("Revoking a credential"):
+        _lock(credential.service_account.organization_id)
+        actor = _fresh(actor)
+        account = ServiceAccount.objects.select_related("organization").get(pk=credential.service_account_id)
+        _require_admin(actor, account.organization)
+        changed = _revoke(credential, account, actor, timezone.now())
+    credential.refresh_from_db(fields=["revoked_at", "revoked_by", "revoked_by_credential"])
+    return changed
+
+
+def _revoke(credential: Credential, account: ServiceAccount, actor: Actor, now) -> bool:
+    changed = Credential.objects.filter(pk=credential.pk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_by=actor.user, revoked_by_credential=actor.credential
+    )
+    if changed:
+        _audit(Action.CREDENTIAL_REVOKED, account, actor, now, credential=credential)
+    return bool(changed)
