@@ -17,6 +17,7 @@ from apikeys.models import ApiKey, AuditEvent, Status
 from projects import catalog
 from projects.backends import project_permissions
 from projects.models import Membership, Project, Role
+from serviceaccounts.models import Credential, ServiceAccountEvent
 from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory
 
 User = get_user_model()
@@ -342,9 +343,12 @@ def test_no_secret_is_printed_logged_or_stored(db, debug, caplog):
     with mock.patch.object(tokens, "generate", generate):
         output = run()
 
-    assert len(generated) == ApiKey.objects.count() == 12  # 10 demo keys, 2 of them rolled
+    # 10 demo keys, 2 of them rolled, and demo-automation's credential
+    assert len(generated) == ApiKey.objects.count() + Credential.objects.count() == 12 + 1
     assert f"{tokens.prefix()}_" not in output + caplog.text
+    assert f"{tokens.prefix(tokens.CREDENTIAL)}_" not in output + caplog.text
     stored = repr(list(ApiKey.objects.values())) + repr(list(AuditEvent.objects.values()))
+    stored += repr(list(Credential.objects.values())) + repr(list(ServiceAccountEvent.objects.values()))
     for key in generated:
         secret = key.raw.rsplit("_", 1)[1]
         assert secret not in output and secret not in caplog.text and secret not in stored

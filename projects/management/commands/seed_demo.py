@@ -11,8 +11,10 @@ from apikeys import schema, services, usage
 from apikeys.errors import ApiKeyError
 from apikeys.models import ApiKey
 from projects import catalog
-from projects.models import Membership, Project
-from projects.roles import default_role
+from projects.models import Membership, Organization, OrganizationMembership, Project
+from projects.roles import default_organization_role, default_role
+from serviceaccounts import services as account_services
+from serviceaccounts.models import ServiceAccount
 
 PROJECTS = {
     "demo": ("Demo Project", "A project to try the API Keys console with."),
@@ -25,6 +27,12 @@ USERS = {
     "carol": {"demo": catalog.MEMBER},
     "mallory": {},
 }
+# The organization owning both projects (SPEC §8), its members' roles, and its automation account.
+ORGANIZATION = ("demo-org", "Demo Organization")
+ORGANIZATION_ROLES = {"alice": catalog.OWNER, "bob": catalog.ADMIN, "carol": catalog.ORGANIZATION_MEMBER}
+AUTOMATION = "demo-automation"
+AUTOMATION_DESCRIPTION = "Automation (a Terraform provider, say): manages the organization's service accounts."
+OPERATOR = "seed_demo"  # how the audit trail names this command
 
 
 @dataclass(frozen=True)
@@ -203,11 +211,14 @@ class Command(BaseCommand):
                 "DEBUG off. Use --force if this really is a throwaway deployment."
             )
         roles = {name: default_role(name, reset=True) for name in catalog.DEFAULT_ROLES}
+        organization_roles = {name: default_organization_role(name) for name in catalog.DEFAULT_ORGANIZATION_ROLES}
+        slug, name = ORGANIZATION
+        organization, _ = Organization.objects.update_or_create(slug=slug, defaults={"name": name})
 
         projects = {}
         for slug, (name, description) in PROJECTS.items():
             projects[slug], _ = Project.objects.update_or_create(
-                slug=slug, defaults={"name": name, "description": description}
+                slug=slug, defaults={"name": name, "description": description, "organization": organization}
             )
 
         User = get_user_model()
@@ -220,12 +231,20 @@ class Command(BaseCommand):
                     user=user, project=projects[slug], defaults={"role": roles[role_name]}
                 )
         self._user(User, "admin", superuser=True)
+        OrganizationMembership.objects.filter(organization=organization).exclude(
+            user__username__in=ORGANIZATION_ROLES
+        ).delete()
+        for username, role_name in ORGANIZATION_ROLES.items():
+            OrganizationMembership.objects.update_or_create(
+                organization=organization, user=users[username], defaults={"role": organization_roles[role_name]}
+            )
         self.stdout.write(
             self.style.SUCCESS(
                 "Demo data ready: alice, bob, carol, mallory and admin, each with password <username>-password."
             )
         )
         self._api_keys(projects, users)
+        self._automation(organization, organization_roles[catalog.ADMIN], projects)
 
     def _user(self, User, username: str, *, superuser: bool):
         user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@example.com"})
@@ -236,6 +255,41 @@ class Command(BaseCommand):
             user.set_password(f"{username}-password")
         user.save()
         return user
+
+    # -- the service account --------------------------------------------------
+
+    def _automation(self, organization: Organization, admin_role, projects: dict[str, Project]) -> None:
+        """demo-automation: organization Admin, every permission in both projects, one active credential.
+
+        Through the service, audited as this command. Restored when changed
+        (enabled again, its role and memberships reset); a deleted one is
+        made anew. The credential's secret is dropped on the spot, never
+        printed: an operator mints one with create_service_account_credential.
+        """
+        actor = account_services.Actor(operator=OPERATOR)
+        account = ServiceAccount.objects.undeleted().filter(organization=organization, name=AUTOMATION).first()
+        if account is None:
+            account = account_services.create_service_account(
+                organization=organization, name=AUTOMATION, description=AUTOMATION_DESCRIPTION, actor=actor
+            )
+        account = account_services.update_service_account(account, organization_role=admin_role, actor=actor)
+        for project in projects.values():
+            account_services.set_membership(
+                account, project=project, permissions=[p.codename for p in catalog.CATALOG], actor=actor
+            )
+        account_services.set_disabled(account, False, actor=actor)
+        if not account.credentials.active().exists():
+            now = timezone.now()
+            latest = services.latest_allowed_expiry(now, None)  # within the lifetime policy
+            expires_at = min(now + 90 * DAY, latest) if latest is not None else now + 90 * DAY
+            account_services.create_credential(account, name="bootstrap", expires_at=expires_at, actor=actor)
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Service account {AUTOMATION} in {organization.slug}: organization Admin, every permission in "
+                f"{' and '.join(projects)}, {account.credentials.active().count()} active credential(s) "
+                "(secrets are never printed; mint one with create_service_account_credential)."
+            )
+        )
 
     # -- API keys ---------------------------------------------------------------
 
