@@ -45,7 +45,15 @@ from apikeys.jsonapi import REVOKED
 from apikeys.models import ApiKey, AuditEvent
 from config import ratelimit
 from projects import catalog
-from tests.factories import ApiKeyFactory, MembershipFactory, UserFactory, role
+from tests.factories import (
+    ApiKeyFactory,
+    CredentialFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    ServiceAccountFactory,
+    UserFactory,
+    role,
+)
 from tests.htmltree import parse
 from tests.servers import ROOT, free_port, spawn_gunicorn, stop_servers, wait_until_accepting
 
@@ -408,6 +416,45 @@ def test_a_key_revoked_on_one_node_is_refused_by_the_other_on_the_very_next_requ
     # Only that key: the one that revoked it still works on both.
     for node in nodes:
         assert api(node, "GET", WHOAMI, key=bootstrap_key.secret, address=address).status == 200
+
+
+def test_a_service_accounts_edits_on_one_node_hold_on_the_other_on_the_very_next_request(nodes, project):
+    """SPEC §8: permission edits and disabling take effect on the next request on every node (no per-process cache)."""
+    a, b = nodes
+    address = "203.0.113.25"
+    project.organization = OrganizationFactory(slug="multinode-org")
+    project.save(update_fields=["organization"])
+    clusters = "can_create_clusters_in_metakube"
+    automation = CredentialFactory(
+        service_account=ServiceAccountFactory(
+            organization=project.organization, admin=True, projects={project: sorted(catalog.CODENAMES)}
+        )
+    )
+    worker = ServiceAccountFactory(
+        organization=project.organization, projects={project: [catalog.READ_PROJECT, clusters]}
+    )
+    credential = CredentialFactory(service_account=worker)
+    ask = f"/api/v1/whoami?permission={clusters}&project=demo"
+    base = f"/api/v1/orgs/multinode-org/service-accounts/{worker.public_id}"
+    for _ in range(4):  # both nodes, several workers, have served it
+        for node in nodes:
+            assert api(node, "GET", ask, key=credential.secret, address=address).status == 200
+
+    narrowed = api(
+        a,
+        "PUT",
+        f"{base}/projects/demo",
+        key=automation.secret,
+        address=address,
+        payload={"permissions": [catalog.READ_PROJECT]},
+    )
+    assert narrowed.status == 200, narrowed.text
+    assert api(b, "GET", ask, key=credential.secret, address=address).status == 403
+
+    disabled = api(b, "PATCH", base, key=automation.secret, address=address, payload={"disabled": True})
+    assert disabled.status == 200, disabled.text
+    refused = api(a, "GET", WHOAMI, key=credential.secret, address=address)
+    assert refused.status == 401 and "disabled" in refused.json()["detail"]
 
 
 def test_failed_authentications_on_both_nodes_count_toward_one_limit(nodes, project):
