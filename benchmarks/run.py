@@ -98,6 +98,9 @@ TARGETS = [
     Target("bare view after one query", "bare", "/whoami-query", None),
     Target("healthz", "ours", "/healthz", None),
     Target("whoami", "ours", WHOAMI, "valid"),
+    # SPEC §8: a service account's credential, whose whoami also reads its memberships (two queries).
+    Target("whoami, service-account credential", "ours", WHOAMI, "credential"),
+    Target("project, service-account credential", "ours", "/api/v1/projects/demo", "credential"),
     Target("peer HasAPIKey", "peer", "/whoami", "peer"),
     Target("peer HasAPIKey, one lookup", "peer", "/whoami-once", "peer"),
     Target("malformed key (bad checksum)", "ours", WHOAMI, "malformed", 401),

@@ -198,6 +198,12 @@ try:
 except tokens.InvalidKey:
     pass
 tokens.parse(keys["unknown_id"]), tokens.parse(keys["wrong_secret"])  # well-formed: refused after the lookup
+# A credential of seed_demo's service account (SPEC §8), through the same endpoint.
+from serviceaccounts import services as account_services
+from serviceaccounts.models import ServiceAccount
+automation = ServiceAccount.objects.undeleted().get(name="demo-automation")
+keys["credential"] = account_services.create_credential(automation, name="bench-" + secrets.token_hex(4),
+    actor=account_services.Actor(operator="bench")).secret
 print(json.dumps(keys))
 """
 
