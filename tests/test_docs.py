@@ -43,17 +43,29 @@ def commands(block: str) -> list[str]:
     return [paragraph.strip() for paragraph in block.split("\n\n") if paragraph.strip()]
 
 
+def manage(env: dict, *args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """`make run`'s demo: a migrated, seeded SQLite database behind runserver."""
+def demo_env(tmp_path_factory):
+    """The environment of `make run`'s demo: a migrated, seeded SQLite database."""
     directory = tmp_path_factory.mktemp("demo")
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DATABASE_URL"}}
     env.update(DJANGO_DEBUG="1", DATABASE_URL=f"sqlite:///{directory / 'db.sqlite3'}", LOG_LEVEL="WARNING")
     for args in (["migrate", "--noinput", "-v0"], ["seed_demo"]):
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-        )
-        assert result.returncode == 0, result.stderr
+        manage(env, *args)
+    return directory, env
+
+
+@pytest.fixture(scope="module")
+def demo(demo_env):
+    """`make run`'s demo behind runserver."""
+    directory, env = demo_env
     log = directory / "server.log"
     port = free_port()
     process = start_runserver(port, env, log)
@@ -123,12 +135,12 @@ def created(demo):
     }
 
 
-def run(command: str, base: str, key: str) -> str:
+def run(command: str, base: str, key: str, variable: str = "KEY") -> str:
     """One README command in bash; curl fails the command on any non-2xx answer."""
     script = 'curl() { command curl --silent --show-error --fail-with-body "$@"; }\nset -eo pipefail\n' + command
     result = subprocess.run(
         ["bash", "-c", script.replace(DOCUMENTED_BASE, base)],
-        env={**os.environ, "KEY": key},
+        env={**os.environ, variable: key},
         capture_output=True,
         text=True,
         timeout=60,
@@ -171,6 +183,33 @@ def test_every_example_of_using_a_key_runs_as_written(demo, created):
     assert revoked["id"] == child["id"] and revoked["status"] == "revoked"
     assert rolled["predecessor"] == whoami["id"] and rolled["secret"].startswith("cpk_")
     assert rolled["name"] == "readme-try" and rolled["permissions"] == whoami["permissions"]
+
+
+@pytest.mark.slow  # a subprocess server
+def test_every_example_of_using_a_service_account_runs_as_written(demo, demo_env):
+    _, env = demo_env
+    documented = re.search(r"python manage.py (create_service_account_credential[^\n`\[]*)", README.read_text())
+    credential = manage(env, *documented.group(1).split()).strip()
+    examples = commands(readme_block("## Service accounts"))
+    assert len(examples) == 9
+    outputs = []
+    for example in examples:
+        if outputs[2:]:
+            example = example.replace("<account id>", json.loads(outputs[2])["id"])
+        if outputs[4:]:
+            example = example.replace("<credential id>", json.loads(outputs[4])["id"])
+        outputs.append(run(example, demo, credential, variable="CREDENTIAL"))
+
+    whoami, may, account, granted, minted, narrowed, revoked, disabled, deleted = map(json.loads, outputs)
+    assert whoami["type"] == "service_account" and whoami["name"] == "demo-automation"
+    assert [p["slug"] for p in whoami["projects"]] == ["demo", "sandbox"]
+    assert may == whoami
+    assert account["name"] == "ci-runner" and account["organization"] == "demo-org"
+    assert granted == {"slug": "demo", "permissions": [catalog.READ_PROJECT, "can_create_clusters_in_metakube"]}
+    assert minted["secret"].startswith("csa_") and minted["allowed_ips"] == ["203.0.113.0/24"]
+    assert narrowed["permissions"] == [catalog.READ_PROJECT]
+    assert revoked["status"] == "revoked"
+    assert disabled["state"] == "disabled" and deleted["state"] == "deleted"
 
 
 def test_the_cost_of_argon2_in_prose_is_the_measured_one():

@@ -40,6 +40,7 @@ SETTINGS_VARIABLES = (
     "CACHE_KEY_PREFIX",
     "API_KEY_PEPPERS",
     "API_KEY_PREFIX",
+    "SERVICE_ACCOUNT_KEY_PREFIX",
     # Set by the browser tests' session fixture; a deployment must not have it.
     "DJANGO_ALLOW_ASYNC_UNSAFE",
 )
@@ -116,6 +117,24 @@ def test_malformed_peppers_stop_with_one_line(peppers):
     assert "Traceback" not in result.stdout + result.stderr
     assert len(lines) == 1
     assert "API_KEY_PEPPERS" in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"SERVICE_ACCOUNT_KEY_PREFIX": "cpk"}, "must differ"),
+        ({"API_KEY_PREFIX": "acme", "SERVICE_ACCOUNT_KEY_PREFIX": "acme"}, "must differ"),
+        ({"SERVICE_ACCOUNT_KEY_PREFIX": "c_a"}, "SERVICE_ACCOUNT_KEY_PREFIX must be"),
+    ],
+)
+def test_equal_prefixes_stop_start_up(variables, named):
+    """The prefix is what tells a credential from a key: two equal ones would make one the other."""
+    result = manage("check", DJANGO_SECRET_KEY=SECRET, API_KEY_PEPPERS=PEPPERS, DJANGO_DEBUG="1", **variables)
+
+    assert result.returncode != 0
+    lines = output_lines(result)
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(lines) == 1 and named in lines[0]
 
 
 def test_a_deployment_without_redis_stops_with_one_line():
