@@ -26,6 +26,14 @@ class ServiceAccountQuerySet(models.QuerySet):
     def undeleted(self):
         return self.filter(deleted_at__isnull=True)
 
+    def update(self, **kwargs):
+        """Deletion is final: no bulk update brings a deleted service account back."""
+        if "deleted_at" in kwargs and kwargs["deleted_at"] is None:
+            raise ImmutableKeyError("A deleted service account cannot be restored.")
+        return super().update(**kwargs)
+
+    update.queryset_only = True
+
 
 class ServiceAccount(models.Model):
     public_id = models.CharField(
@@ -84,6 +92,18 @@ class ServiceAccount(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        """Deletion is final: a deleted service account is never saved back to life."""
+        update_fields = kwargs.get("update_fields")
+        if (
+            not self._state.adding
+            and self.deleted_at is None
+            and (update_fields is None or "deleted_at" in update_fields)
+        ):
+            if ServiceAccount.objects.filter(pk=self.pk, deleted_at__isnull=False).exists():
+                raise ImmutableKeyError("A deleted service account cannot be restored.")
+        super().save(*args, **kwargs)
 
     # What Django's permission checks ask of a user (projects.backends answers for both).
     @property
@@ -149,6 +169,16 @@ class CredentialQuerySet(models.QuerySet):
     def active(self, now=None):
         now = now or timezone.now()
         return self.filter(revoked_at__isnull=True).exclude(expires_at__lte=now)
+
+    def update(self, **kwargs):
+        """Bulk updates may touch usage and revocation only; revocation is one-way."""
+        if forbidden := CREDENTIAL_IMMUTABLE_FIELDS.intersection(kwargs):
+            raise ImmutableKeyError(f"Credential fields cannot be changed: {', '.join(sorted(forbidden))}")
+        if "revoked_at" in kwargs and kwargs["revoked_at"] is None:
+            raise ImmutableKeyError("A revoked credential cannot be re-activated.")
+        return super().update(**kwargs)
+
+    update.queryset_only = True
 
 
 # Fixed at creation, like a key's; revocation has its own one-way path.

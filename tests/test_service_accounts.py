@@ -328,3 +328,26 @@ def test_credentials_and_keys_are_told_apart_by_prefix_alone(org, projects, djan
     with django_assert_num_queries(2):  # one lookup, one last-use write
         assert authentication.api_key_authenticate(credential.secret).principal == credential
     assert authentication.api_key_authenticate(key.secret).principal == key
+
+
+def test_deletion_and_revocation_cannot_be_undone_at_the_model_layer(org):
+    from apikeys.models import ImmutableKeyError
+    from serviceaccounts.models import Credential, ServiceAccount
+
+    account = ServiceAccountFactory(organization=org)
+    credential = CredentialFactory(service_account=account)
+    services.delete_service_account(account, actor=Actor(operator="ops"))
+    account.refresh_from_db()
+    credential.refresh_from_db()
+
+    for undo in (
+        lambda: ServiceAccount.objects.filter(pk=account.pk).update(deleted_at=None),
+        lambda: Credential.objects.filter(pk=credential.pk).update(revoked_at=None),
+        lambda: Credential.objects.filter(pk=credential.pk).update(name="renamed"),
+    ):
+        with pytest.raises(ImmutableKeyError):
+            undo()
+    account.deleted_at = None
+    with pytest.raises(ImmutableKeyError):
+        account.save()
+    assert ServiceAccount.objects.get(pk=account.pk).deleted_at is not None
