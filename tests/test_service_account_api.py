@@ -335,3 +335,22 @@ def test_automation_manages_a_service_account_end_to_end_over_http(live_server):
     status, refused = call("GET", "/whoami", secret)
     assert status == 401 and refused["detail"] == "The credential has been revoked."
     assert ServiceAccount.objects.get(public_id=account["id"]).events.count() == 6  # created, two memberships, a credential, narrowed, revoked
+
+
+def test_a_database_failure_while_minting_is_a_clear_503_and_leaves_nothing(client, automation, web):
+    from unittest import mock
+
+    from django.db import DatabaseError
+
+    from serviceaccounts.models import ServiceAccountEvent as Event
+
+    account = ServiceAccountFactory(organization=automation.service_account.organization, projects={web: READ})
+    url = f"/api/v1/orgs/acme/service-accounts/{account.public_id}/credentials"
+    events = Event.objects.count()
+
+    with mock.patch.object(Event.objects, "create", side_effect=DatabaseError("disk full")):
+        response = send(client, "POST", url, automation, {"name": "ci", "expires_at": LATER})
+
+    assert response.status_code == 503 and response["Retry-After"]
+    assert "Nothing was saved" in response.json()["detail"]
+    assert not account.credentials.exists() and Event.objects.count() == events
