@@ -30,6 +30,7 @@ def url_of(route: Route, world) -> str:
     obj = model_admin.model._default_manager.order_by("pk").first() if model_admin else None
     pk = str(obj.pk if obj is not None else superuser.pk)
     known = {"slug": "demo", "public_id": target.public_id, "object_id": pk, "id": pk, "url": "no-such-page/"}
+    known |= {"account_id": target.public_id, "project_slug": "demo"}  # the organization API's
     return url(route, fill(route, known))
 
 
