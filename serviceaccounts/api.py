@@ -205,7 +205,8 @@ def account_detail(request: HttpRequest, caller, slug: str, account_id: str):
         _only(data, PATCH_FIELDS)
         changes = {name: field(data, name, str, None) for name in ("name", "description") if name in data}
         if "organization_role" in data:
-            changes["organization_role"] = _organization_role(data["organization_role"])
+            wanted = data["organization_role"]
+            changes["organization_role"] = None if wanted is None else _role(field(data, "organization_role", str, ""))
         if "disabled" in data and not isinstance(data["disabled"], bool):
             raise ApiError(400, "invalid_field", "'disabled' must be true or false.")
         with transaction.atomic():  # all of the PATCH, or none of it
@@ -220,10 +221,8 @@ def account_detail(request: HttpRequest, caller, slug: str, account_id: str):
     return JsonResponse(serialize_account(account))
 
 
-def _organization_role(value) -> OrganizationRole | None:
-    if value is None:
-        return None
-    role = OrganizationRole.objects.filter(name=value).first() if isinstance(value, str) else None
+def _role(name: str) -> OrganizationRole:
+    role = OrganizationRole.objects.filter(name=name).first()
     if role is None:
         raise ApiError(400, "invalid_field", "'organization_role' must be the name of an organization role, or null.")
     return role

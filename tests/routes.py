@@ -6,6 +6,7 @@ that makes the URL name a real object, and `url()` builds the path.
 """
 
 import inspect
+import re
 from dataclasses import dataclass, field
 
 from django.contrib import admin
@@ -69,6 +70,14 @@ def _resolves_to(path: str, route: Route) -> bool:
         return False
 
 
+def _default(route: Route, name: str, known: dict[str, str]) -> str:
+    """A stand-in for a parameter not filled yet: the first value its converter accepts."""
+    converter = getattr(route.pattern.pattern, "converters", {}).get(name)
+    regex = converter.regex if converter is not None else "[^/]+"
+    candidates = [known[name]] if name in known else []
+    return next((c for c in [*candidates, *known.values(), "a"] if re.fullmatch(regex, c)), "a")
+
+
 def fill(route: Route, known: dict[str, str]) -> dict[str, str]:
     """A value for each path parameter: `known[name]` if it routes here, else the first candidate that does."""
     values: dict[str, str] = {}
@@ -77,7 +86,7 @@ def fill(route: Route, known: dict[str, str]) -> dict[str, str]:
         candidates = [known[name]] if name in known else []
         candidates += [*known.values(), "apikeys", "1", "a"]
         for candidate in candidates:
-            trial = {**{p: known.get(p, "a") for p in route.params}, **values, name: candidate}
+            trial = {**{p: _default(route, p, known) for p in route.params}, **values, name: candidate}
             if _resolves_to(url(route, trial), route):
                 values[name] = candidate
                 break

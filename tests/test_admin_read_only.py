@@ -13,19 +13,46 @@ from django.urls import reverse
 
 from apikeys.models import ApiKey, AuditEvent
 from projects import catalog
-from projects.models import Membership, Project, Role
-from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, role
+from projects.models import Membership, Organization, OrganizationMembership, OrganizationRole, Project, Role
+from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent
+from tests.factories import (
+    ApiKeyFactory,
+    CredentialFactory,
+    MembershipFactory,
+    OrganizationMembershipFactory,
+    RoleFactory,
+    ServiceAccountFactory,
+    UserFactory,
+    organization_role,
+    role,
+)
 from tests.htmltree import parse
 
 pytestmark = pytest.mark.django_db
 
 SAVE_BUTTONS = {"_save", "_continue", "_addanother", "_saveasnew"}
-MODELS = [Group, User, Project, Role, Membership, ApiKey, AuditEvent]
+MODELS = [
+    Group,
+    User,
+    Project,
+    Role,
+    Membership,
+    ApiKey,
+    AuditEvent,
+    Organization,
+    OrganizationRole,
+    OrganizationMembership,
+    ServiceAccount,
+    Credential,
+    ServiceAccountEvent,
+]
 
 
 @pytest.fixture
 def objects(project):
     key = ApiKeyFactory(project=project, name="deploy")
+    account = ServiceAccountFactory(organization=project.organization, name="automation")
+    credential = CredentialFactory(service_account=account, name="ci")
     return {
         Group: Group.objects.create(name="operators"),
         User: UserFactory(username="erin"),
@@ -34,13 +61,27 @@ def objects(project):
         Membership: MembershipFactory(project=project, user=UserFactory(username="frank"), role=role(catalog.VIEWER)),
         ApiKey: key,
         AuditEvent: AuditEvent.objects.get(api_key=key),
+        Organization: project.organization,
+        OrganizationRole: organization_role(catalog.ADMIN),
+        OrganizationMembership: OrganizationMembershipFactory(
+            organization=project.organization,
+            user=UserFactory(username="grace"),
+            role=organization_role(catalog.ORGANIZATION_MEMBER),
+        ),
+        ServiceAccount: account,
+        Credential: credential,
+        ServiceAccountEvent: ServiceAccountEvent.objects.get(credential=credential),
     }
 
 
-def staff_with(codenames, project, role_name) -> User:
+def staff_with(codenames, project, role_name, organization_role_name=None) -> User:
     user = UserFactory(username="operator", is_staff=True)
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     MembershipFactory(project=project, user=user, role=role(role_name))
+    if organization_role_name is not None:
+        OrganizationMembershipFactory(
+            organization=project.organization, user=user, role=organization_role(organization_role_name)
+        )
     return user
 
 
@@ -48,15 +89,17 @@ def users(kind, project, superuser) -> User:
     if kind == "superuser":
         return superuser
     models = [model._meta.model_name for model in MODELS]
-    if kind == "viewer":  # may view every model, Administrator of the project
-        return staff_with([f"view_{name}" for name in models], project, catalog.ADMINISTRATOR)
-    # kind == "member": every model permission, but only a Member of the project
+    if kind == "viewer":  # may view every model, Administrator of the project, Owner of its organization
+        return staff_with([f"view_{name}" for name in models], project, catalog.ADMINISTRATOR, catalog.OWNER)
+    # kind == "member": every model permission, but only a Member of the project, Admin of its organization
     codenames = [f"{action}_{name}" for name in models for action in ("view", "change", "add", "delete")]
-    return staff_with(codenames, project, catalog.MEMBER)
+    return staff_with(codenames, project, catalog.MEMBER, catalog.ADMIN)
 
 
 # (kind of user, model, whether its change page is editable); a member does not
-# reach memberships at all (they are another role's business).
+# reach memberships at all (they are another role's business). Service
+# accounts, credentials and their events are read-only for everyone; only an
+# Owner (or a superuser) changes an organization and its members.
 CASES = [
     ("superuser", Group, True),
     ("superuser", User, True),
@@ -65,6 +108,12 @@ CASES = [
     ("superuser", Membership, True),
     ("superuser", ApiKey, False),
     ("superuser", AuditEvent, False),
+    ("superuser", Organization, True),
+    ("superuser", OrganizationRole, True),
+    ("superuser", OrganizationMembership, True),
+    ("superuser", ServiceAccount, False),
+    ("superuser", Credential, False),
+    ("superuser", ServiceAccountEvent, False),
     *[("viewer", model, False) for model in MODELS],
     ("member", Group, True),
     ("member", User, True),
@@ -72,6 +121,12 @@ CASES = [
     ("member", Role, True),
     ("member", ApiKey, False),
     ("member", AuditEvent, False),
+    ("member", Organization, False),
+    ("member", OrganizationRole, True),
+    ("member", OrganizationMembership, False),
+    ("member", ServiceAccount, False),
+    ("member", Credential, False),
+    ("member", ServiceAccountEvent, False),
 ]
 
 

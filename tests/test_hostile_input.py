@@ -48,8 +48,21 @@ from django.utils.datastructures import MultiValueDict
 from apikeys.models import ApiKey
 from apikeys.openapi import document
 from projects import catalog
-from projects.models import Membership, Project, Role
-from tests.factories import ApiKeyFactory, MembershipFactory, ProjectFactory, RoleFactory, UserFactory, role
+from projects.models import Membership, OrganizationMembership, Project, Role
+from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent
+from tests.factories import (
+    ApiKeyFactory,
+    CredentialFactory,
+    MembershipFactory,
+    OrganizationFactory,
+    OrganizationMembershipFactory,
+    ProjectFactory,
+    RoleFactory,
+    ServiceAccountFactory,
+    UserFactory,
+    organization_role,
+    role,
+)
 from tests.routes import ROUTES, Route, fill, url
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]  # tens of thousands of requests
@@ -220,6 +233,8 @@ class World:
     api_key: ApiKey  # the caller under /api/: every permission
     target_key: ApiKey  # the key URLs name (revoking it must not end the caller)
     objects: dict
+    credential: Credential  # the caller under /api/v1/orgs/: an Admin service account's, every permission
+    target_account: ServiceAccount  # the service account URLs name
 
     def admin_object(self, model):
         return self.objects.get(model) or model._default_manager.order_by("pk").last()
@@ -244,6 +259,15 @@ def world(project, member_user, superuser, settings):
         permissions=[catalog.READ_PROJECT],
         expires_at=timezone.now() + timedelta(days=3),
     )
+    # The organization API under the same slug as the project, so that one value reaches both.
+    project.organization = OrganizationFactory(slug=project.slug, name="Demo Organization")
+    project.save(update_fields=["organization"])
+    automation = ServiceAccountFactory(
+        organization=project.organization, name="caller", admin=True, projects={project: ALL_PERMISSIONS}
+    )
+    credential = CredentialFactory(service_account=automation, name="caller", expires_at=None)
+    target_account = ServiceAccountFactory(organization=project.organization, name="target")
+    target_credential = CredentialFactory(service_account=target_account, name="target")
     objects = {
         type(target_user): target_user,
         Group: Group.objects.create(name="hostile"),
@@ -251,10 +275,16 @@ def world(project, member_user, superuser, settings):
         Role: RoleFactory(name="Custom", codenames=[catalog.READ_PROJECT]),
         Membership: membership,
         ApiKey: target_key,
+        ServiceAccount: target_account,
+        Credential: target_credential,
+        ServiceAccountEvent: ServiceAccountEvent.objects.filter(credential=target_credential).first(),
+        OrganizationMembership: OrganizationMembershipFactory(
+            organization=project.organization, user=target_user, role=organization_role(catalog.ADMIN)
+        ),
     }
     # One line per request is a lot of lines here.
     with mock.patch.object(logging.getLogger("console.request"), "disabled", True):
-        yield World(project, member_user, superuser, api_key, target_key, objects)
+        yield World(project, member_user, superuser, api_key, target_key, objects, credential, target_account)
 
 
 def valid_values(world: World, route: Route) -> dict[str, str]:
@@ -267,6 +297,8 @@ def valid_values(world: World, route: Route) -> dict[str, str]:
             "slug": world.project.slug,
             "object_id": str(obj.pk),
             "public_id": world.target_key.public_id,
+            "account_id": world.target_account.public_id,
+            "project_slug": world.project.slug,
             "id": str(obj.pk),
             "content_type_id": str(ContentType.objects.get_for_model(Project).pk),
             "url": "no-such-page/",
@@ -348,7 +380,8 @@ class Sender:
         client = self._client(identity)
         environ = dict(extra or {})
         if identity == "api key":
-            environ.setdefault("HTTP_AUTHORIZATION", f"Bearer {self.world.api_key.secret}")
+            caller = self.world.credential if path.startswith("/api/v1/orgs/") else self.world.api_key
+            environ.setdefault("HTTP_AUTHORIZATION", f"Bearer {caller.secret}")
         if "HTTP_COOKIE" in environ and (session := self._session_cookie(client)):
             # The session goes along; a hostile cookie of the same name comes last and wins.
             environ["HTTP_COOKIE"] = f"{session}; {environ['HTTP_COOKIE']}"

@@ -822,7 +822,9 @@ def test_the_german_admin_shows_the_default_roles_in_german(client, project, sup
 def our_admin_models():
     from django.contrib import admin
 
-    return [model for model in admin.site._registry if model._meta.app_label in {"projects", "apikeys"}]
+    return [
+        model for model in admin.site._registry if model._meta.app_label in {"projects", "apikeys", "serviceaccounts"}
+    ]
 
 
 def test_every_app_model_and_field_name_of_the_admin_is_translatable():
@@ -830,8 +832,20 @@ def test_every_app_model_and_field_name_of_the_admin_is_translatable():
     from django.utils.functional import Promise
 
     models = our_admin_models()
-    assert {model.__name__ for model in models} == {"Project", "Role", "Membership", "ApiKey", "AuditEvent"}
-    for label in ("projects", "apikeys", "accounts"):
+    assert {model.__name__ for model in models} == {
+        "Project",
+        "Role",
+        "Membership",
+        "ApiKey",
+        "AuditEvent",
+        "Organization",
+        "OrganizationRole",
+        "OrganizationMembership",
+        "ServiceAccount",
+        "Credential",
+        "ServiceAccountEvent",
+    }
+    for label in ("projects", "apikeys", "accounts", "serviceaccounts"):
         config = apps.get_app_config(label)
         assert isinstance(config.verbose_name, Promise), label
         with translation.override("en"):

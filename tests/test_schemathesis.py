@@ -7,10 +7,14 @@ operation schemathesis generates valid and invalid requests; the answers must
 - never be a server error (5xx),
 - use only status codes, content types and bodies the document describes.
 
-Generated requests run with a key that holds every permission, and again with
-no key, garbage and unknown keys, where every answer must be a documented 401
-or 429. The slug and key id are sometimes replaced by real ones, so that the
-success paths (200, 201) are exercised and not only the 404s of random slugs.
+Generated requests run with a key that holds every permission, with a
+credential of a service account that holds the organization role Admin and
+every permission in the project (the organization API's caller, which also
+reaches the project endpoints as a credential does), and again with no key,
+garbage and unknown keys or credentials, where every answer must be a
+documented 401 or 429. The slugs and ids are sometimes replaced by real ones,
+so that the success paths (200, 201) are exercised and not only the 404s of
+random slugs.
 """
 
 from unittest import mock
@@ -34,7 +38,9 @@ from schemathesis.specs.openapi.checks import (
 from apikeys import tokens
 from apikeys.models import ApiKey
 from projects import catalog
-from tests.factories import ApiKeyFactory
+from projects.models import DEFAULT_ORGANIZATION_SLUG
+from serviceaccounts.models import Credential, ServiceAccount
+from tests.factories import ApiKeyFactory, CredentialFactory, ServiceAccountFactory
 
 pytestmark = pytest.mark.slow  # generated requests
 
@@ -42,6 +48,17 @@ pytestmark = pytest.mark.slow  # generated requests
 HOST = "localhost"  # what schemathesis' WSGI client sends
 SLUG = "demo"  # the `project` fixture's
 VICTIM_ID = "Victim0Key00"  # a real key of the project the revoke operation may hit
+ORG_SLUG = DEFAULT_ORGANIZATION_SLUG  # the organization of the `project` fixture
+VICTIM_ACCOUNT_ID = "Victim0Acct0"  # a real service account of it the organization operations may hit
+VICTIM_CREDENTIAL_ID = "Victim0Cred0"  # ... and its credential
+# The real path parameters: those of the organization operations, and those of the project ones.
+REAL_ORG_PARAMETERS = {
+    "slug": ORG_SLUG,
+    "id": VICTIM_ACCOUNT_ID,
+    "project_slug": SLUG,
+    "credential_id": VICTIM_CREDENTIAL_ID,
+}
+REAL_PROJECT_PARAMETERS = {"slug": SLUG, "id": VICTIM_ID}
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -55,19 +72,21 @@ with override_settings(ALLOWED_HOSTS=[HOST]):
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", APP)
 
 
+def real_parameters(path: str) -> dict:
+    return REAL_ORG_PARAMETERS if path.startswith("/orgs/") else REAL_PROJECT_PARAMETERS
+
+
 @schema.hook
 def flatmap_path_parameters(context, path_parameters):
     """Often the real project (and for revoke, a real key), else what was generated.
 
-    The real one comes first: it is what hypothesis tries most and shrinks to.
+    For the organization operations: the real organization, service account,
+    project and credential. The real one comes first: it is what hypothesis
+    tries most and shrinks to.
     """
     if not path_parameters:
         return st.just(path_parameters)
-    real = dict(path_parameters)
-    if "slug" in real:
-        real["slug"] = SLUG
-    if "id" in real:
-        real["id"] = VICTIM_ID
+    real = {name: real_parameters(context.operation.path).get(name, value) for name, value in path_parameters.items()}
     return st.sampled_from([real, path_parameters])
 
 
@@ -81,7 +100,7 @@ def aim_at_real_objects(case) -> None:
     if meta is None or meta.phase.name != "coverage" or not case.path_parameters:
         return
     varied = getattr(meta.phase.data, "parameter", None)
-    for name, real in (("slug", SLUG), ("id", VICTIM_ID)):
+    for name, real in real_parameters(case.operation.path).items():
         if name in case.path_parameters and varied != name:
             case.path_parameters[name] = real
 
@@ -129,6 +148,40 @@ def test_api_conforms_to_its_document_with_a_valid_key(case, wsgi_app, almighty_
     case.validate_response(response, checks=CHECKS)
 
 
+@pytest.fixture
+def admin_credential(project):
+    """A credential of a service account of `demo`'s organization with the role Admin and every permission in demo.
+
+    No expiry, like the almighty key, so that the credentials it creates may
+    have any. The organization operations may hit a second service account
+    (a member of demo, with a credential) and `demo` itself.
+    """
+    organization = project.organization
+    victim = ServiceAccountFactory(
+        organization=organization,
+        name="victim",
+        public_id=VICTIM_ACCOUNT_ID,
+        projects={project: [catalog.READ_PROJECT]},
+    )
+    with mock.patch.object(tokens, "new_public_id", return_value=VICTIM_CREDENTIAL_ID):
+        CredentialFactory(service_account=victim, name="victim", expires_at=None)
+    automation = ServiceAccountFactory(
+        organization=organization, name="automation", admin=True, projects={project: sorted(catalog.CODENAMES)}
+    )
+    return CredentialFactory(service_account=automation, name="automation", expires_at=None)
+
+
+@schema.parametrize()
+@fuzzing
+def test_api_conforms_to_its_document_with_an_admin_service_accounts_credential(case, wsgi_app, admin_credential):
+    aim_at_real_objects(case)
+    response = case.call(app=wsgi_app, headers={"Authorization": f"Bearer {admin_credential.secret}"})
+    case.validate_response(response, checks=CHECKS)
+    # The generated requests never reach the calling credential's own account (only the victim's).
+    admin_credential.refresh_from_db()
+    assert admin_credential.revoked_at is None and admin_credential.service_account.is_active
+
+
 @schema.parametrize()
 @fuzzing
 @schema.given(
@@ -139,9 +192,12 @@ def test_api_conforms_to_its_document_with_a_valid_key(case, wsgi_app, almighty_
         st.from_regex(r"\ABearer [!-~]{1,120}\Z"),
         st.from_regex(r"\A(Basic|Token|bearer|BEARER) [!-~]{0,60}\Z"),
         st.builds(lambda: f"Bearer {tokens.generate().raw}"),  # well-formed, unknown
+        st.builds(lambda: f"Bearer {tokens.generate(kind=tokens.CREDENTIAL).raw}"),  # a credential's, unknown
     )
 )
-def test_api_without_a_valid_key_answers_only_documented_400_401_or_429(case, wsgi_app, almighty_key, authorization):
+def test_api_without_a_valid_key_answers_only_documented_400_401_or_429(
+    case, wsgi_app, almighty_key, admin_credential, authorization
+):
     headers = {name: value for name, value in (case.headers or {}).items() if name.lower() != "authorization"}
     case.headers = headers
     extra = {"Authorization": authorization} if authorization is not None else {}
@@ -154,6 +210,7 @@ def test_api_without_a_valid_key_answers_only_documented_400_401_or_429(case, ws
     refused_as_malformed = response.status_code == 400 and response.json()["error"] == "bad_request"
     assert response.status_code in (401, 429) or refused_as_malformed, response.text
     assert ApiKey.objects.filter(project=almighty_key.project).count() == 2
+    assert ServiceAccount.objects.count() == Credential.objects.active().count() == 2
 
 
 # -- what schemathesis found: URLs the routes refuse answered with the console's HTML 404 --------

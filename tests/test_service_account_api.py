@@ -334,7 +334,9 @@ def test_automation_manages_a_service_account_end_to_end_over_http(live_server):
     assert call("POST", f"{base}/credentials/{credential['id']}/revoke", automation.secret)[0] == 200
     status, refused = call("GET", "/whoami", secret)
     assert status == 401 and refused["detail"] == "The credential has been revoked."
-    assert ServiceAccount.objects.get(public_id=account["id"]).events.count() == 6  # created, two memberships, a credential, narrowed, revoked
+    assert (
+        ServiceAccount.objects.get(public_id=account["id"]).events.count() == 6
+    )  # created, two memberships, a credential, narrowed, revoked
 
 
 def test_a_database_failure_while_minting_is_a_clear_503_and_leaves_nothing(client, automation, web):
