@@ -96,13 +96,13 @@ class ServiceAccount(models.Model):
     def save(self, *args, **kwargs):
         """Deletion is final: a deleted service account is never saved back to life."""
         update_fields = kwargs.get("update_fields")
-        if (
+        restoring = (
             not self._state.adding
             and self.deleted_at is None
             and (update_fields is None or "deleted_at" in update_fields)
-        ):
-            if ServiceAccount.objects.filter(pk=self.pk, deleted_at__isnull=False).exists():
-                raise ImmutableKeyError("A deleted service account cannot be restored.")
+        )
+        if restoring and ServiceAccount.objects.filter(pk=self.pk, deleted_at__isnull=False).exists():
+            raise ImmutableKeyError("A deleted service account cannot be restored.")
         super().save(*args, **kwargs)
 
     # What Django's permission checks ask of a user (projects.backends answers for both).

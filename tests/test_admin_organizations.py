@@ -155,7 +155,7 @@ def is_like_a_missing_object(client, url_of, obj, model):
 
 
 def act(client, changelist: str, action: str, *objects, confirm: bool = True):
-    """Run an admin action on `objects` (confirmed, where it asks); the changelist it leads back to shows its messages."""
+    """Run an admin action on `objects`, confirmed where it asks; the changelist it leads back to shows its messages."""
     data = {"action": action, "_selected_action": [obj.pk for obj in objects]}
     if confirm:
         data["confirm"] = "yes"

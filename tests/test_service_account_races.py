@@ -37,7 +37,10 @@ def web():
 
 
 def hammer_until_after(change, path: str, secret: str, settings) -> tuple[list, float]:
-    """THREADS-1 clients call `path` in a loop while one thread runs `change()`; (started, status) calls and its commit time."""
+    """THREADS-1 clients call `path` in a loop while one thread runs `change()`.
+
+    Returns every call as (started, status) and when the change committed.
+    """
     settings.API_AUTH_FAILURE_LIMIT = 100_000  # refusals here are 401s or 403s, not 429s
     committed: list[float] = []
 
