@@ -587,6 +587,8 @@ NOT_GLOSSARY = {
     r"\b(Members?|Viewers?)\b": "the roles Mitglied and Betrachter",
 }
 ROLE_GLOSSARY = {"Administrator": "Administrator", "Member": "Mitglied", "Viewer": "Betrachter"}
+# The organization roles (SPEC §8); "Member" is the same word in both.
+ROLE_GLOSSARY |= {"Owner": "Inhaber", "Admin": "Admin"}
 INFORMAL = r"\b([Dd]u|[Dd]ein(e[mnrs]?)?|[Dd]ich|[Dd]ir|[Ee]uch|[Ee]uer)\b"
 ISO_DATE = r"\d{4}-\d{2}-\d{2}"
 
@@ -672,7 +674,7 @@ def test_the_default_role_names_are_translated_as_the_glossary_says():
     roles = {e["msgid"]: e["msgstr"][0] for e in po_entries(PO_FILE)[1:] if e["msgctxt"] == "role"}
 
     assert roles == ROLE_GLOSSARY
-    assert set(roles) == set(catalog.DEFAULT_ROLES)
+    assert set(roles) == set(catalog.DEFAULT_ROLES) | set(catalog.DEFAULT_ORGANIZATION_ROLES)
 
 
 # A number followed by a word: a counted noun, which needs its plural forms.
