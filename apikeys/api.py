@@ -6,9 +6,7 @@ bodies, serialization) is apikeys.jsonapi.
 
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -26,6 +24,7 @@ from apikeys.jsonapi import (
     json_body,
     method_not_allowed,
     own_project,
+    paginated,
     refuse_credentials,
     require,
     serialize_key,
@@ -106,27 +105,8 @@ def key_collection(request: HttpRequest, caller, slug: str):
     require(caller, catalog.CREATE_API_KEYS)
     if request.method == "POST":
         return _create_key(request, caller, project)
-    try:
-        page_number = int(request.GET.get("page", "1"))
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", "'page' must be a whole number.") from None
     keys = ApiKey.objects.filter(project=project).select_related(*SERIALIZED_RELATIONS)
-    paginator = Paginator(keys, per_page=settings.API_KEYS_PER_PAGE)
-    try:
-        page = paginator.page(page_number)
-    except EmptyPage:
-        raise ApiError(404, "not_found", "No such page.") from None
-    base = request.build_absolute_uri(reverse("api:keys", args=[project.slug]))
-    return JsonResponse(
-        {
-            "count": paginator.count,
-            "page": page.number,
-            "pages": paginator.num_pages,
-            "next": f"{base}?page={page.number + 1}" if page.has_next() else None,
-            "previous": f"{base}?page={page.number - 1}" if page.has_previous() else None,
-            "results": [serialize_key(k) for k in page.object_list],
-        }
-    )
+    return paginated(request, keys, reverse("api:keys", args=[project.slug]), serialize_key)
 
 
 def _create_key(request: HttpRequest, api_key: ApiKey, project):

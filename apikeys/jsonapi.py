@@ -10,7 +10,9 @@ site. That is why API views are CSRF-exempt: CSRF is an attack on ambient
 import json
 from functools import wraps
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.core.paginator import EmptyPage, Paginator
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.utils.http import http_date
@@ -257,6 +259,30 @@ def serialize_key(api_key: ApiKey) -> dict:
 
 # What serialize_key reads besides the key's own row: select_related() these.
 SERIALIZED_RELATIONS = ("created_by", "created_by_key", "successor", "predecessor")
+
+
+def paginated(request: HttpRequest, queryset, url: str, serialize) -> JsonResponse:
+    """Page `?page=` of `queryset` (API_KEYS_PER_PAGE a page), each entry through `serialize`, with links."""
+    try:
+        page_number = int(request.GET.get("page", "1"))
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", "'page' must be a whole number.") from None
+    paginator = Paginator(queryset, per_page=settings.API_KEYS_PER_PAGE)
+    try:
+        page = paginator.page(page_number)
+    except EmptyPage:
+        raise ApiError(404, "not_found", "No such page.") from None
+    base = request.build_absolute_uri(url)
+    return JsonResponse(
+        {
+            "count": paginator.count,
+            "page": page.number,
+            "pages": paginator.num_pages,
+            "next": f"{base}?page={page.number + 1}" if page.has_next() else None,
+            "previous": f"{base}?page={page.number - 1}" if page.has_previous() else None,
+            "results": [serialize(item) for item in page.object_list],
+        }
+    )
 
 
 def json_body(request: HttpRequest) -> dict:

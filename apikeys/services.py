@@ -234,13 +234,12 @@ def insert_key(
     api_key_create does, under the project's lock; seed_demo does the same
     checks for its one back-dated (expired) demo key.
     """
-    generated = tokens.generate()
-    pepper_version = tokens.current_pepper_version()
+    issued = tokens.issue()
     api_key = ApiKey.objects.create(
-        public_id=generated.public_id,
-        secret_hash=tokens.hash_key(generated.raw, pepper_version),
-        pepper_version=pepper_version,
-        last4=tokens.last_four(generated.raw),
+        public_id=issued.public_id,
+        secret_hash=issued.secret_hash,
+        pepper_version=issued.pepper_version,
+        last4=issued.last4,
         project=project,
         name=values.name,
         description=values.description,
@@ -254,7 +253,7 @@ def insert_key(
         parent=created_by_key if parent is CREATOR else parent,
     )
     _audit(action, api_key, created_by, created_by_key, ip_address, now)
-    return CreatedKey(api_key=api_key, secret=generated.raw)
+    return CreatedKey(api_key=api_key, secret=issued.raw)
 
 
 def _name_taken_error() -> ApiKeyError:

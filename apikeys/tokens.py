@@ -130,6 +130,30 @@ def parse(raw) -> ParsedKey:
     return ParsedKey(raw=raw, public_id=public_id, kind=kind)
 
 
+@dataclass(frozen=True)
+class Issued:
+    """A new key (or credential) and what the database stores of it: never the secret itself."""
+
+    raw: str  # shown once, never stored
+    public_id: str
+    secret_hash: str
+    pepper_version: str
+    last4: str
+
+
+def issue(kind: str = API_KEY) -> Issued:
+    """A fresh key of `kind`, hashed under the current pepper."""
+    generated = generate(kind=kind)
+    pepper_version = current_pepper_version()
+    return Issued(
+        raw=generated.raw,
+        public_id=generated.public_id,
+        secret_hash=hash_key(generated.raw, pepper_version),
+        pepper_version=pepper_version,
+        last4=last_four(generated.raw),
+    )
+
+
 def current_pepper_version() -> str:
     return next(iter(settings.API_KEY_PEPPERS))
 

@@ -8,15 +8,13 @@ existing or not; an API key is refused (keys and service accounts do not
 mint each other).
 """
 
-from django.conf import settings
-from django.core.paginator import EmptyPage, Paginator
 from django.db import transaction
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
 from apikeys import schema
 from apikeys.errors import ApiKeyError
-from apikeys.jsonapi import ApiError, api_view, field, iso, json_body, service_error
+from apikeys.jsonapi import ApiError, api_view, field, iso, json_body, paginated, service_error
 from apikeys.models import ApiKey
 from config.http import client_ip
 from projects.models import Organization, OrganizationRole, Project
@@ -142,29 +140,6 @@ def _call(function, *args, **kwargs):
         raise service_error(error) from None
 
 
-def _page(request: HttpRequest, queryset, url: str, serialize) -> JsonResponse:
-    try:
-        page_number = int(request.GET.get("page", "1"))
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", "'page' must be a whole number.") from None
-    paginator = Paginator(queryset, per_page=settings.API_KEYS_PER_PAGE)
-    try:
-        page = paginator.page(page_number)
-    except EmptyPage:
-        raise ApiError(404, "not_found", "No such page.") from None
-    base = request.build_absolute_uri(url)
-    return JsonResponse(
-        {
-            "count": paginator.count,
-            "page": page.number,
-            "pages": paginator.num_pages,
-            "next": f"{base}?page={page.number + 1}" if page.has_next() else None,
-            "previous": f"{base}?page={page.number - 1}" if page.has_previous() else None,
-            "results": [serialize(item) for item in page.object_list],
-        }
-    )
-
-
 # -- endpoints ---------------------------------------------------------------------------
 
 ACCOUNT_FIELDS = frozenset({"name", "description"})
@@ -192,7 +167,7 @@ def account_collection(request: HttpRequest, caller, slug: str):
         .filter(organization=organization)
         .select_related("organization", "organization_role", "created_by", "created_by_credential")
     )
-    return _page(request, accounts, reverse("api:service-accounts", args=[slug]), serialize_account)
+    return paginated(request, accounts, reverse("api:service-accounts", args=[slug]), serialize_account)
 
 
 @api_view("GET", "PATCH", "DELETE")
@@ -253,7 +228,7 @@ def credential_collection(request: HttpRequest, caller, slug: str, account_id: s
     account = _account_of(organization, account_id)
     if request.method == "GET":
         url = reverse("api:credentials", args=[slug, account_id])
-        return _page(request, account.credentials.all(), url, serialize_credential)
+        return paginated(request, account.credentials.all(), url, serialize_credential)
     data = json_body(request)
     _only(data, CREDENTIAL_FIELDS)
     raw_expiry = data.get("expires_at")

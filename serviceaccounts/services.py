@@ -441,13 +441,12 @@ def create_credential(
         values = _limits(values, now, actor.credential)
         if current.credentials.active(now).filter(name=values.name).exists():
             raise ApiKeyError(gettext("An active credential with this name already exists."), field="name")
-        generated = tokens.generate(kind=tokens.CREDENTIAL)
-        pepper_version = tokens.current_pepper_version()
+        issued = tokens.issue(tokens.CREDENTIAL)
         credential = Credential.objects.create(
-            public_id=generated.public_id,
-            secret_hash=tokens.hash_key(generated.raw, pepper_version),
-            pepper_version=pepper_version,
-            last4=tokens.last_four(generated.raw),
+            public_id=issued.public_id,
+            secret_hash=issued.secret_hash,
+            pepper_version=issued.pepper_version,
+            last4=issued.last4,
             service_account=current,
             name=values.name,
             expires_at=values.expires_at,
@@ -458,7 +457,7 @@ def create_credential(
             created_by_label=actor.label if actor.operator is not None else "",
         )
         _audit(Action.CREDENTIAL_CREATED, current, actor, now, credential=credential, changes={"name": values.name})
-    return CreatedCredential(credential, generated.raw)
+    return CreatedCredential(credential, issued.raw)
 
 
 def _limits(values: schema.KeyInput, now: datetime, parent: Credential | None) -> schema.KeyInput:
