@@ -9,6 +9,7 @@ mint each other).
 """
 
 from django.db import transaction
+from django.db.models import Prefetch
 from django.http import HttpRequest, JsonResponse
 from django.urls import reverse
 
@@ -19,7 +20,7 @@ from apikeys.models import ApiKey
 from config.http import client_ip
 from projects.models import Organization, OrganizationRole, Project
 from serviceaccounts import services
-from serviceaccounts.models import Credential, ServiceAccount
+from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountMembership
 
 
 def whoami_body(credential: Credential) -> dict:
@@ -60,9 +61,14 @@ def serialize_account(account: ServiceAccount) -> dict:
         "deleted_at": iso(account.deleted_at),
         "projects": [
             {"slug": membership.project.slug, "permissions": list(membership.permissions)}
-            for membership in account.memberships.select_related("project").order_by("project__slug")
+            for membership in sorted(account.memberships.all(), key=lambda membership: membership.project.slug)
         ],
     }
+
+
+# What serialize_account reads besides the account's own row.
+ACCOUNT_RELATIONS = ("organization", "organization_role", "created_by", "created_by_credential")
+ACCOUNT_PREFETCH = (Prefetch("memberships", queryset=ServiceAccountMembership.objects.select_related("project")),)
 
 
 def serialize_credential(credential: Credential) -> dict:
@@ -165,7 +171,8 @@ def account_collection(request: HttpRequest, caller, slug: str):
     accounts = (
         ServiceAccount.objects.undeleted()
         .filter(organization=organization)
-        .select_related("organization", "organization_role", "created_by", "created_by_credential")
+        .select_related(*ACCOUNT_RELATIONS)
+        .prefetch_related(*ACCOUNT_PREFETCH)
     )
     return paginated(request, accounts, reverse("api:service-accounts", args=[slug]), serialize_account)
 

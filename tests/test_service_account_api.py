@@ -356,3 +356,18 @@ def test_a_database_failure_while_minting_is_a_clear_503_and_leaves_nothing(clie
     assert response.status_code == 503 and response["Retry-After"]
     assert "Nothing was saved" in response.json()["detail"]
     assert not account.credentials.exists() and Event.objects.count() == events
+
+
+def test_listing_service_accounts_costs_the_same_queries_for_one_or_many(
+    client, automation, web, data, django_assert_max_num_queries
+):
+    organization = automation.service_account.organization
+    for _ in range(12):
+        ServiceAccountFactory(organization=organization, projects={web: READ, data: READ})
+    client.get("/api/v1/orgs/acme/service-accounts", **bearer(automation))  # the once-a-minute use is written
+
+    # The credential; its account's role; the count; the page with its joins; the memberships with their projects.
+    with django_assert_max_num_queries(5):
+        listing = client.get("/api/v1/orgs/acme/service-accounts", **bearer(automation)).json()
+
+    assert listing["count"] == 13 and all(len(a["projects"]) == 2 for a in listing["results"])
