@@ -191,6 +191,29 @@ def test_the_compiled_lookup_builds_what_the_orm_loads(used_and_revoked_keys):
             assert not instance._state.adding
 
 
+def test_the_compiled_credential_lookup_builds_what_the_orm_loads(db):
+    """A credential's lookup joins a chain of two: its service account, and that account's organization."""
+    from serviceaccounts import services as account_services
+    from tests.factories import CredentialFactory, OrganizationFactory, ServiceAccountFactory
+
+    account = ServiceAccountFactory(organization=OrganizationFactory(slug="acme"), description="robot ✓")
+    used = CredentialFactory(service_account=account, allowed_ips=["192.0.2.0/24"])
+    usage.touch_last_used(used, timezone.now() - timedelta(minutes=5), "192.0.2.1", "curl/8")
+    revoked = CredentialFactory(service_account=account, expires_at=None)
+    account_services.revoke_credential(revoked, actor=account_services.Actor(operator="tests"))
+    lookup = authentication.compile_key_lookup(connection.alias, tokens.CREDENTIAL)
+
+    for credential in (used, revoked):
+        built = lookup.build(lookup.fetch(credential.public_id))
+        loaded = type(credential).objects.select_related("service_account__organization").get(pk=credential.pk)
+
+        assert _fields(built) == _fields(loaded)
+        assert _fields(built.service_account) == _fields(loaded.service_account)
+        assert _fields(built.service_account.organization) == _fields(loaded.service_account.organization)
+        assert type(credential).service_account.is_cached(built)
+        assert type(account).organization.is_cached(built.service_account)
+
+
 def test_the_compiled_lookup_is_one_query_by_public_id_alone(project, django_assert_num_queries):
     key = ApiKeyFactory(project=project)
     lookup = authentication.compile_key_lookup(connection.alias)
