@@ -300,7 +300,8 @@ def test_pages_show_masked_keys_and_never_a_hash(staff, ours, our_credential):
         assertContains(response, our_credential.masked)
         assertNotContains(response, our_credential.secret_hash)
         assertNotContains(response, our_credential.secret)
-        assertNotContains(response, our_credential.pepper_version)
+        # The pepper version ("t2") is too short to look for in a page full of random tokens: its field is absent.
+        assertNotContains(response, "pepper")
 
 
 def test_service_account_page_shows_memberships_and_credentials_read_only(staff, ours, our_credential):

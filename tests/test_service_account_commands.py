@@ -115,11 +115,17 @@ def test_existing_projects_move_into_the_default_organization_whose_admins_are_t
     old = executor.loader.project_state(before).apps
     User = old.get_model("auth", "User")
     Role = old.get_model("projects", "Role")
+    Permission = old.get_model("auth", "Permission")
     project = old.get_model("projects", "Project").objects.create(name="Legacy", slug="legacy")
     membership = old.get_model("projects", "Membership")
+    # Roles as an operator may have made them (a flush before this test removes the data migration's).
+    boss, reader = Role.objects.create(name="Boss"), Role.objects.create(name="Reader")
+    boss.permissions.set(Permission.objects.filter(codename__in=["can_become_administrator_in_project"]))
+    reader.permissions.set(Permission.objects.filter(codename__in=[catalog.READ_PROJECT]))
+    assert boss.permissions.exists()
     alice, bob = User.objects.create(username="alice-old"), User.objects.create(username="bob-old")
-    membership.objects.create(project=project, user=alice, role=Role.objects.get(name="Administrator"))
-    membership.objects.create(project=project, user=bob, role=Role.objects.get(name="Viewer"))
+    membership.objects.create(project=project, user=alice, role=boss)
+    membership.objects.create(project=project, user=bob, role=reader)
 
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
