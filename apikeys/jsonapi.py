@@ -108,7 +108,8 @@ def authenticate(request: HttpRequest):
         return result.principal
     if result.error != "malformed" and (retry_after := ratelimit.api_auth_failed(request)):
         raise _too_many_failures(retry_after)
-    credential = result.kind == tokens.CREDENTIAL
+    # Told by the prefix, so a mistyped credential is answered like an unknown one, not like a key.
+    credential = token.strip().startswith(tokens.prefix(tokens.CREDENTIAL) + "_")
     if result.error == "ip_not_allowed":
         # The secret was right: a leaked key used elsewhere, or a client that moved.
         raise ApiError(

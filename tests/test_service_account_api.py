@@ -371,3 +371,19 @@ def test_listing_service_accounts_costs_the_same_queries_for_one_or_many(
         listing = client.get("/api/v1/orgs/acme/service-accounts", **bearer(automation)).json()
 
     assert listing["count"] == 13 and all(len(a["projects"]) == 2 for a in listing["results"])
+
+
+def test_an_unknown_a_mistyped_and_a_wrong_credential_get_one_answer(client, org, web):
+    from apikeys import tokens
+
+    credential = CredentialFactory(service_account=ServiceAccountFactory(organization=org, projects={web: READ}))
+    wrong = tokens.generate(public_id=credential.public_id, kind=tokens.CREDENTIAL).raw
+    unknown = tokens.generate(kind=tokens.CREDENTIAL).raw
+    mistyped = credential.secret[:-1] + ("A" if credential.secret[-1] != "A" else "B")
+
+    answers = {
+        (r.status_code, r.content)
+        for r in (client.get("/api/v1/whoami", **bearer(s)) for s in (wrong, unknown, mistyped))
+    }
+
+    assert answers == {(401, b'{"error": "invalid_token", "detail": "The credential is not valid."}')}
