@@ -25,7 +25,6 @@ class AuthResult:
     principal: Model | None  # an ApiKey or a serviceaccounts Credential
     # "malformed", "invalid", "expired", "retired", "revoked", "disabled" or "ip_not_allowed"
     error: str | None = None
-    kind: str = tokens.API_KEY  # what the prefix said: tokens.API_KEY or tokens.CREDENTIAL
 
     @property
     def ok(self) -> bool:
@@ -46,7 +45,7 @@ def api_key_authenticate(
        costs no query ("malformed": callers answer it like "invalid", but
        need not count it as a guess).
     2. One indexed query by public id in that kind's table, with what it
-       belongs to joined (`compile_lookup`): a key's project; a credential's
+       belongs to joined (`compile_key_lookup`): a key's project; a credential's
        service account and organization.
     3. Constant-time comparison of the keyed hash against the row's raw
        columns, before anything is built from the row: an unknown id and a
@@ -62,9 +61,9 @@ def api_key_authenticate(
     row = lookup.fetch(parsed.public_id)
     if row is None:
         tokens.matches(parsed.raw, tokens.current_pepper_version(), UNKNOWN_KEY_HASH)
-        return AuthResult(None, "invalid", parsed.kind)
+        return AuthResult(None, "invalid")
     if not tokens.matches(parsed.raw, row[lookup.pepper_column], row[lookup.hash_column]):
-        return AuthResult(None, "invalid", parsed.kind)
+        return AuthResult(None, "invalid")
     return admit(lookup.build(row), now or timezone.now(), address, user_agent)
 
 
@@ -73,11 +72,11 @@ def admit(principal, now: datetime, address: str | None, user_agent: str) -> Aut
     expired; a credential's service account disabled) or if used from an address it is not allowed
     from; else its use is recorded (at most once a minute). `user_agent` is the header as received."""
     if error := principal.refusal(now):
-        return AuthResult(None, error, principal.kind)
+        return AuthResult(None, error)
     if not addresses.allows(principal.allowed_ips, address):
-        return AuthResult(None, "ip_not_allowed", principal.kind)
+        return AuthResult(None, "ip_not_allowed")
     usage.touch_last_used(principal, now, address, user_agent)
-    return AuthResult(principal, kind=principal.kind)
+    return AuthResult(principal)
 
 
 # Compared against when no key has the presented id: the same HMAC and

@@ -189,8 +189,6 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    kind = tokens.API_KEY
-
     public_id = models.CharField(_("public id"), max_length=tokens.PUBLIC_ID_LENGTH, unique=True, editable=False)
     secret_hash = models.CharField(_("secret hash"), max_length=64, editable=False)
     pepper_version = models.CharField(_("pepper version"), max_length=32, editable=False)

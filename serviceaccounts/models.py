@@ -205,8 +205,6 @@ CREDENTIAL_IMMUTABLE_FIELDS = frozenset(
 class Credential(models.Model):
     """A secret of a service account: the API keys' format under SERVICE_ACCOUNT_KEY_PREFIX."""
 
-    kind = tokens.CREDENTIAL
-
     public_id = models.CharField(_("public id"), max_length=tokens.PUBLIC_ID_LENGTH, unique=True, editable=False)
     secret_hash = models.CharField(_("secret hash"), max_length=64, editable=False)
     pepper_version = models.CharField(_("pepper version"), max_length=32, editable=False)
