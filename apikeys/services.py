@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, InterfaceError, models, transaction
 from django.utils import formats, timezone
-from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext, gettext_lazy, pgettext
 
 from apikeys import addresses, schema, text, tokens
 from apikeys.errors import TEMPORARY_FAILURE, TEMPORARY_FAILURE_ROLL, ApiKeyError
@@ -55,7 +55,8 @@ def grantable_permissions(*, user: AbstractBaseUser | None = None, key: ApiKey |
     return frozenset(held or ()) & catalog.CODENAMES
 
 
-def latest_allowed_expiry(now: datetime, parent_key: ApiKey | None) -> datetime | None:
+def latest_allowed_expiry(now: datetime, parent_key) -> datetime | None:
+    """The latest expiry policy allows, and never past `parent_key`'s (a key or credential) own."""
     candidates = []
     if settings.API_KEY_MAX_LIFETIME_DAYS:
         candidates.append(now + timedelta(days=settings.API_KEY_MAX_LIFETIME_DAYS))
@@ -134,7 +135,27 @@ def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_
             field="permissions",
             code="forbidden",
         )
-    latest = latest_allowed_expiry(now, parent_key)
+    return within_limits(values, now, parent_key, KEY_CREATES)
+
+
+@dataclasses.dataclass(frozen=True)
+class ParentWording:
+    """How a refusal names the parent that limits a new secret: whole sentences, so each language builds its own."""
+
+    beyond_expiry: str  # a lazy translation with %(latest)s
+    beyond_addresses: str  # with %(limits)s and %(beyond)s
+
+
+KEY_CREATES = ParentWording(
+    gettext_lazy("The expiration date can be at most %(latest)s UTC (the key creating it)."),
+    gettext_lazy("The key creating it may only be used from %(limits)s, so these are not allowed: %(beyond)s."),
+)
+
+
+def within_limits(values: schema.KeyInput, now: datetime, parent, wording: ParentWording) -> schema.KeyInput:
+    """The values within the lifetime policy and, for a secret made by a key or credential (`parent`), within
+    its expiry and allowed addresses (its own list when none is given); else ApiKeyError naming the limit."""
+    latest = latest_allowed_expiry(now, parent)
     if values.expires_at is None:
         if settings.API_KEY_REQUIRE_EXPIRY:
             raise ApiKeyError(gettext("An expiration date is required."), field="expires_at")
@@ -145,19 +166,17 @@ def _authorize_values(values: schema.KeyInput, grantable, now: datetime, parent_
                 field="expires_at",
             )
     elif latest is not None and values.expires_at > latest:
-        # One whole sentence per reason, so that each language can build its own.
-        if parent_key is not None and latest == parent_key.expires_at:
-            message = gettext("The expiration date can be at most %(latest)s UTC (the key creating it).")
+        if parent is not None and latest == parent.expires_at:
+            message = str(wording.beyond_expiry)
         else:
             message = gettext("The expiration date can be at most %(latest)s UTC (policy).")
         raise ApiKeyError(message % {"latest": utc_instant(latest)}, field="expires_at")
-    if parent_key is not None and parent_key.allowed_ips:
+    if parent is not None and parent.allowed_ips:
         if not values.allowed_ips:
-            return dataclasses.replace(values, allowed_ips=list(parent_key.allowed_ips))
-        if beyond := addresses.outside(values.allowed_ips, parent_key.allowed_ips):
+            return dataclasses.replace(values, allowed_ips=list(parent.allowed_ips))
+        if beyond := addresses.outside(values.allowed_ips, parent.allowed_ips):
             raise ApiKeyError(
-                gettext("The key creating it may only be used from %(limits)s, so these are not allowed: %(beyond)s.")
-                % {"limits": ", ".join(parent_key.allowed_ips), "beyond": ", ".join(beyond)},
+                str(wording.beyond_addresses) % {"limits": ", ".join(parent.allowed_ips), "beyond": ", ".join(beyond)},
                 field="allowed_ips",
                 code="forbidden",
             )

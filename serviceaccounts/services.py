@@ -24,15 +24,14 @@ import dataclasses
 import logging
 from datetime import datetime
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, IntegrityError, InterfaceError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
-from apikeys import addresses, schema, text, tokens
+from apikeys import schema, text, tokens
 from apikeys.errors import ApiKeyError
-from apikeys.services import latest_allowed_expiry, utc_instant
+from apikeys.services import ParentWording, within_limits
 from projects import catalog
 from projects.backends import project_permissions
 from projects.models import Organization, OrganizationMembership, OrganizationRole, Project
@@ -438,7 +437,7 @@ def create_credential(
             )
         if current.is_org_admin and not organization_role_of(actor, current.organization).manages_service_accounts:
             raise _forbidden(gettext("Its organization role is Admin, which you do not hold."))
-        values = _limits(values, now, actor.credential)
+        values = within_limits(values, now, actor.credential, CREDENTIAL_CREATES)
         if current.credentials.active(now).filter(name=values.name).exists():
             raise ApiKeyError(gettext("An active credential with this name already exists."), field="name")
         issued = tokens.issue(tokens.CREDENTIAL)
@@ -460,35 +459,10 @@ def create_credential(
     return CreatedCredential(credential, issued.raw)
 
 
-def _limits(values: schema.KeyInput, now: datetime, parent: Credential | None) -> schema.KeyInput:
-    """The lifetime policy, and for a credential minted by a credential: its expiry and addresses at most."""
-    latest = latest_allowed_expiry(now, parent)
-    if values.expires_at is None and (settings.API_KEY_REQUIRE_EXPIRY or latest is not None):
-        if latest is None:
-            raise ApiKeyError(gettext("An expiration date is required."), field="expires_at")
-        raise ApiKeyError(
-            gettext("An expiration date is required; the latest allowed is %(latest)s UTC.")
-            % {"latest": utc_instant(latest)},
-            field="expires_at",
-        )
-    if values.expires_at is not None and latest is not None and values.expires_at > latest:
-        raise ApiKeyError(
-            gettext("The expiration date can be at most %(latest)s UTC.") % {"latest": utc_instant(latest)},
-            field="expires_at",
-        )
-    if parent is not None and parent.allowed_ips:
-        if not values.allowed_ips:
-            return dataclasses.replace(values, allowed_ips=list(parent.allowed_ips))
-        if beyond := addresses.outside(values.allowed_ips, parent.allowed_ips):
-            raise ApiKeyError(
-                gettext(
-                    "The credential creating it may only be used from %(limits)s, so these are not allowed: %(beyond)s."
-                )
-                % {"limits": ", ".join(parent.allowed_ips), "beyond": ", ".join(beyond)},
-                field="allowed_ips",
-                code="forbidden",
-            )
-    return values
+CREDENTIAL_CREATES = ParentWording(
+    gettext_lazy("The expiration date can be at most %(latest)s UTC (the credential creating it)."),
+    gettext_lazy("The credential creating it may only be used from %(limits)s, so these are not allowed: %(beyond)s."),
+)
 
 
 def revoke_credential(credential: Credential, *, actor: Actor) -> bool:
