@@ -19,6 +19,7 @@ from apikeys.jsonapi import (
     SERIALIZED_RELATIONS,
     ApiError,
     api_view,
+    created_with_secret,
     field,
     iso,
     json_body,
@@ -135,11 +136,7 @@ def _create_key(request: HttpRequest, api_key: ApiKey, project):
         )
     except ApiKeyError as error:
         raise service_error(error) from None
-    body = serialize_key(created.api_key)
-    body["secret"] = created.secret
-    response = JsonResponse(body, status=201)
-    response["Cache-Control"] = "no-store"
-    return response
+    return created_with_secret(serialize_key(created.api_key), created.secret)
 
 
 @api_view("POST")
@@ -179,11 +176,8 @@ def key_roll(request: HttpRequest, api_key, slug: str, public_id: str):
         )
     except ApiKeyError as error:
         raise service_error(error) from None
-    body = serialize_key(ApiKey.objects.select_related(*SERIALIZED_RELATIONS).get(pk=created.api_key.pk))
-    body["secret"] = created.secret
-    response = JsonResponse(body, status=201)
-    response["Cache-Control"] = "no-store"
-    return response
+    successor = ApiKey.objects.select_related(*SERIALIZED_RELATIONS).get(pk=created.api_key.pk)
+    return created_with_secret(serialize_key(successor), created.secret)
 
 
 def _key_of(project, public_id: str) -> ApiKey:

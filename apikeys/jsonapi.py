@@ -286,6 +286,13 @@ def paginated(request: HttpRequest, queryset, url: str, serialize) -> JsonRespon
     )
 
 
+def created_with_secret(body: dict, secret: str) -> JsonResponse:
+    """201 with a new key's or credential's secret: the only answer that ever holds it, kept by no cache."""
+    response = JsonResponse({**body, "secret": secret}, status=201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def json_body(request: HttpRequest) -> dict:
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)

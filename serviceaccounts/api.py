@@ -15,7 +15,7 @@ from django.urls import reverse
 
 from apikeys import schema
 from apikeys.errors import ApiKeyError
-from apikeys.jsonapi import ApiError, api_view, field, iso, json_body, paginated, service_error
+from apikeys.jsonapi import ApiError, api_view, created_with_secret, field, iso, json_body, paginated, service_error
 from apikeys.models import ApiKey
 from config.http import client_ip
 from projects.models import Organization, OrganizationRole, Project
@@ -250,11 +250,7 @@ def credential_collection(request: HttpRequest, caller, slug: str, account_id: s
             actor=_actor(request, caller),
         )
     )
-    body = serialize_credential(created.credential)
-    body["secret"] = created.secret
-    response = JsonResponse(body, status=201)
-    response["Cache-Control"] = "no-store"
-    return response
+    return created_with_secret(serialize_credential(created.credential), created.secret)
 
 
 @api_view("POST")
