@@ -101,7 +101,7 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ServiceAccountMembershipInline(admin.TabularInline):
+class ServiceAccountMembershipInline(ReadOnly, admin.TabularInline):
     model = ServiceAccountMembership
     extra = 0
     fields = ["project", "permission_list", "created_at", "updated_at"]
@@ -111,17 +111,8 @@ class ServiceAccountMembershipInline(admin.TabularInline):
     def permission_list(self, membership: ServiceAccountMembership) -> str:
         return ", ".join(membership.permissions) or "—"
 
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
 
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
-class CredentialInline(admin.TabularInline):
+class CredentialInline(ReadOnly, admin.TabularInline):
     model = Credential
     extra = 0
     fields = ["name", "masked_key", "status_display", "expires_at", "last_used_at", "created_at"]
@@ -135,15 +126,6 @@ class CredentialInline(admin.TabularInline):
     @admin.display(description=_("Status"))
     def status_display(self, credential: Credential) -> str:
         return credential.status().label
-
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(ServiceAccount)
