@@ -20,7 +20,7 @@ QUICK_EXPIRY_DAYS = (30, 90, 365)
 ALLOWED_IPS_TEXT_MAX_LENGTH = 2000
 
 
-def _by_schema(rule, value):
+def by_schema(rule, value):
     """A schema rule as a form field's cleaning: its ApiKeyError becomes the field's error."""
     try:
         return rule(value)
@@ -30,6 +30,18 @@ def _by_schema(rule, value):
 
 # Service fields that a form names differently.
 _FORM_FIELD = {"expires_at": "expires_on"}
+
+
+def permissions_field() -> forms.MultipleChoiceField:
+    return forms.MultipleChoiceField(
+        label=_("Permissions"),
+        choices=[(p.codename, p.display_label) for p in catalog.CATALOG],
+        widget=forms.CheckboxSelectMultiple,
+        error_messages={
+            "required": _("Choose at least one permission."),
+            "invalid_choice": _("%(value)s is not a permission of this cloud."),
+        },
+    )
 
 
 class KeyValuesForm(forms.Form):
@@ -47,15 +59,7 @@ class KeyValuesForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     tags = forms.CharField(label=_("Tags"), max_length=schema.TAGS_TEXT_MAX_LENGTH, required=False)
-    permissions = forms.MultipleChoiceField(
-        label=_("Permissions"),
-        choices=[(p.codename, p.display_label) for p in catalog.CATALOG],
-        widget=forms.CheckboxSelectMultiple,
-        error_messages={
-            "required": _("Choose at least one permission."),
-            "invalid_choice": _("%(value)s is not a permission of this cloud."),
-        },
-    )
+    permissions = permissions_field()
     # One address or range per line (commas work too); the rules are apikeys.addresses'.
     allowed_ips = forms.CharField(
         label=_("Allowed addresses"),
@@ -66,16 +70,16 @@ class KeyValuesForm(forms.Form):
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_name(self) -> str:
-        return _by_schema(schema.clean_name, self.cleaned_data["name"])
+        return by_schema(schema.clean_name, self.cleaned_data["name"])
 
     def clean_description(self) -> str:
-        return _by_schema(schema.clean_description, self.cleaned_data["description"])
+        return by_schema(schema.clean_description, self.cleaned_data["description"])
 
     def clean_tags(self) -> list[str]:
-        return _by_schema(schema.clean_tags, self.cleaned_data["tags"])
+        return by_schema(schema.clean_tags, self.cleaned_data["tags"])
 
     def clean_allowed_ips(self) -> list[str]:
-        return _by_schema(addresses.clean_allowed_ips, self.cleaned_data["allowed_ips"])
+        return by_schema(addresses.clean_allowed_ips, self.cleaned_data["allowed_ips"])
 
     def create_key(self, *, project, user, ip_address: str | None) -> services.CreatedKey | None:
         """Create the key through the service, or show its refusal on the form.
@@ -193,8 +197,29 @@ def last_day_ending_by(instant: datetime) -> date:
     return day if end_of_day(day) <= instant else day - timedelta(days=1)
 
 
-class ApiKeyCreateForm(KeyValuesForm):
-    """The console's create form: the values, and the expiry as a choice of lifetimes or a date."""
+class ErrorSummaryForm(forms.Form):
+    """A form whose page opens with the GOV.UK error summary (templates/apikeys/_create_error_summary.html)."""
+
+    # The visible fields in the page's order: each error links to its field.
+    summary_order: tuple[str, ...] = ()
+
+    def error_anchor(self, name: str) -> str:
+        return self[name].auto_id
+
+    def error_summary(self) -> list[tuple[str, str]]:
+        """(anchor id or "", message) for every error, in the page's order."""
+        summary = [("", str(error)) for error in self.non_field_errors()]
+        for name in self.summary_order:
+            summary += [(self.error_anchor(name), str(error)) for error in self.errors.get(name, ())]
+        # A field the page does not show (the ticket): said without a link.
+        for name, errors in self.errors.items():
+            if name not in self.summary_order and name != NON_FIELD_ERRORS:
+                summary += [("", str(error)) for error in errors]
+        return summary
+
+
+class ExpiryForm(ErrorSummaryForm):
+    """The expiry of a new secret (a key's or a credential's): the lifetimes the policy allows, a date, or never."""
 
     expiration = forms.ChoiceField(label=_("Expiration"), widget=forms.RadioSelect)
     expires_on = forms.DateField(
@@ -203,12 +228,8 @@ class ApiKeyCreateForm(KeyValuesForm):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
 
-    def __init__(self, *args, grantable: frozenset[str], **kwargs):
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.grantable = grantable
-        # Said in the error summary too, where "This field is required." would not say which.
-        self.fields["name"].error_messages["required"] = _("Enter a name for the key.")
-        self.fields["tags"].help_text = _("Comma-separated short labels, for example: ci, production.")
         self.now = timezone.now()
         # The date's range: from tomorrow to the last day that ends within the
         # policy's lifetime (or the 100-year bound), so that the picker offers
@@ -237,16 +258,6 @@ class ApiKeyCreateForm(KeyValuesForm):
         self.fields["expiration"].initial = (
             "90" if "90" in dict(choices) else choices[len(quick) - 1 if quick else 0][0]
         )
-
-    def clean_permissions(self) -> list[str]:
-        chosen = self.cleaned_data["permissions"]
-        # The page only offers what the user holds; a forged post gets told.
-        if refused := [code for code in chosen if code not in self.grantable]:
-            raise forms.ValidationError(
-                _("You cannot grant permissions you do not hold in this project: %(codes)s."),
-                params={"codes": ", ".join(refused)},
-            )
-        return chosen
 
     def clean(self):
         data = super().clean()
@@ -360,7 +371,32 @@ class ApiKeyCreateForm(KeyValuesForm):
             "zone_names": json.dumps(zones),
         }
 
-    # -- the permissions -------------------------------------------------------
+    def error_anchor(self, name: str) -> str:
+        return f"{self[name].auto_id}_0" if name == "expiration" else super().error_anchor(name)
+
+
+class PermissionMatrix:
+    """The permission matrix of a form with a `permissions` field (templates/apikeys/_create_permissions.html).
+
+    `grantable` is what the page offers: the permissions the user holds in
+    the project (for a service account's membership, also those it holds
+    already, which anyone may keep or take away).
+    """
+
+    grantable: frozenset[str]
+
+    def clean_permissions(self) -> list[str]:
+        chosen = self.cleaned_data["permissions"]
+        # The page only offers what the user holds; a forged post gets told.
+        if refused := [code for code in chosen if code not in self.grantable]:
+            raise forms.ValidationError(
+                _("You cannot grant permissions you do not hold in this project: %(codes)s."),
+                params={"codes": ", ".join(refused)},
+            )
+        return chosen
+
+    def error_anchor(self, name: str) -> str:
+        return self.first_permission_id() if name == "permissions" else super().error_anchor(name)
 
     def checked_permissions(self) -> set[str]:
         return set(self["permissions"].value() or ())
@@ -419,27 +455,28 @@ class ApiKeyCreateForm(KeyValuesForm):
         count = len(self.selected_permissions())
         return {"one": text(1), "other": text(2), "current": text(count) % {"count": count} if count else ""}
 
-    # -- the error summary -----------------------------------------------------
 
-    def error_summary(self) -> list[tuple[str, str]]:
-        """(anchor id or "", message) for every error, in the page's order."""
-        anchors = {
-            "name": self["name"].auto_id,
-            "description": self["description"].auto_id,
-            "tags": self["tags"].auto_id,
-            "expiration": f"{self['expiration'].auto_id}_0",
-            "expires_on": self["expires_on"].auto_id,
-            "allowed_ips": self["allowed_ips"].auto_id,
-            "permissions": self.first_permission_id(),
-        }
-        summary = [("", str(error)) for error in self.non_field_errors()]
-        for name in anchors:
-            summary += [(anchors[name], str(error)) for error in self.errors.get(name, ())]
-        # A field the page does not show (the ticket): said without a link.
-        for name, errors in self.errors.items():
-            if name not in anchors and name != NON_FIELD_ERRORS:
-                summary += [("", str(error)) for error in errors]
-        return summary
+PRESETS = {
+    # ?preset=… works without JavaScript; create-form.js applies the same in place.
+    "read": lambda grantable: grantable & catalog.READ_ONLY,
+    # Dangerous permissions only on purpose: "everything" leaves them out, and
+    # the page offers the second preset to add them.
+    "all": lambda grantable: grantable - catalog.DANGEROUS,
+    "all-with-dangerous": lambda grantable: grantable,
+}
+
+
+class ApiKeyCreateForm(PermissionMatrix, ExpiryForm, KeyValuesForm):
+    """The console's create form: the values, the expiry, and the permission matrix."""
+
+    summary_order = ("name", "description", "tags", "expiration", "expires_on", "allowed_ips", "permissions")
+
+    def __init__(self, *args, grantable: frozenset[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.grantable = grantable
+        # Said in the error summary too, where "This field is required." would not say which.
+        self.fields["name"].error_messages["required"] = _("Enter a name for the key.")
+        self.fields["tags"].help_text = _("Comma-separated short labels, for example: ci, production.")
 
 
 def expires_on_text() -> str:

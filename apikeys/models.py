@@ -427,6 +427,8 @@ class AuditEvent(models.Model):
         ROLLED = "api_key.rolled", _("API key rolled")
         # The rolled key's grace period ended (recorded by manage.py clear_expired).
         RETIRED = "api_key.retired", _("API key retired")
+        # "Move to a service account": a service account was made from the key, which keeps working.
+        MOVED = "api_key.moved", _("Moved to a service account")
 
     action = models.CharField(_("action"), max_length=32, choices=Action.choices)
     at = models.DateTimeField(_("at"), default=timezone.now, db_index=True)

@@ -538,6 +538,11 @@ def _check_acting_key(api_key: ApiKey) -> ApiKey:
     return successor
 
 
+def record_event(action, api_key: ApiKey, *, user, ip_address: str | None, now) -> None:
+    """An audit event of `api_key` done by a user elsewhere (moving it to a service account)."""
+    _audit(action, api_key, user, None, ip_address, now)
+
+
 def _audit(action, api_key, user, key, ip_address, now) -> None:
     # Kept in English, like every stored value; AuditEvent.actor says it in the reader's language.
     label = user.get_username() if user is not None else f"API key {key.name} ({key.public_id})"

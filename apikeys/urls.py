@@ -4,6 +4,7 @@ from apikeys import (
     converters,  # noqa: F401 - registers <public_id:…>
     views,
 )
+from serviceaccounts import views as service_account_views
 
 app_name = "apikeys"
 
@@ -16,4 +17,6 @@ urlpatterns = [
     path("<public_id:public_id>/", views.key_detail, name="detail"),
     path("<public_id:public_id>/revoke/", views.key_revoke, name="revoke"),
     path("<public_id:public_id>/roll/", views.key_roll, name="roll"),
+    # "Move to a service account" (SPEC §8): the successor of API keys.
+    path("<public_id:public_id>/move/", service_account_views.key_move, name="move"),
 ]

@@ -17,13 +17,15 @@ from django_htmx.http import HttpResponseClientRedirect, trigger_client_event
 
 from apikeys import addresses, services
 from apikeys.errors import ApiKeyError, http_status
-from apikeys.forms import ApiKeyCreateForm
+from apikeys.forms import PRESETS, ApiKeyCreateForm
 from apikeys.models import ApiKey, CreationTicket, Status
 from config.http import client_ip, no_store
 from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
 from projects.tabs import project_tabs
+from serviceaccounts.services import moved_to
+from serviceaccounts.views import Org, organization_for_deprecation
 
 CREATE = catalog.perm(catalog.CREATE_API_KEYS)
 READ = catalog.perm(catalog.READ_API_KEYS)
@@ -123,6 +125,7 @@ def key_list(request: HttpRequest, slug: str):
         can_manage=can_manage,
         creation_disabled_reason=services.creation_disabled_reason(),
         deprecated=_deprecated(),
+        **organization_for_deprecation(request, project),
     )
     if request.htmx and request.htmx.target == "key-list":
         return render(request, "apikeys/_key_list.html", context)
@@ -155,9 +158,21 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
         never_checked=len(api_key.never_checked()),
         children=ApiKey.objects.filter(parent=api_key).order_by("-created_at", "-id"),
         predecessor=api_key.rolled_from,
+        **_moved_to(request, api_key),
+        deprecated=_deprecated(),
         events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
     )
     return render(request, "apikeys/key_detail.html", context)
+
+
+def _moved_to(request: HttpRequest, api_key: ApiKey) -> dict:
+    """The service account made from the key, and its page's address if the user may open it."""
+    account = moved_to(api_key)
+    if account is None:
+        return {"moved_to": None}
+    visible = Org.may_see(request, account)
+    url = reverse("serviceaccounts:detail", args=[account.organization.slug, account.public_id]) if visible else ""
+    return {"moved_to": account, "moved_to_url": url}
 
 
 def _deprecated() -> bool:
@@ -179,6 +194,7 @@ def key_create(request: HttpRequest, slug: str):
     context = _tabs(request, project)
     if reason := services.creation_disabled_reason():
         context["creation_disabled_reason"] = reason
+        context.update(organization_for_deprecation(request, project))
         return no_store(render(request, "apikeys/key_create.html", context, status=403))
 
     grantable = services.grantable_permissions(user=request.user, project=project)
@@ -211,16 +227,6 @@ def key_create(request: HttpRequest, slug: str):
         dangerous_left_out_shown=form.initial.get("_preset") == "all",
     )
     return no_store(render(request, "apikeys/key_create.html", context, status=status))
-
-
-PRESETS = {
-    # ?preset=… works without JavaScript; create-form.js applies the same in place.
-    "read": lambda grantable: grantable & catalog.READ_ONLY,
-    # Dangerous permissions only on purpose: "everything" leaves them out, and
-    # the page offers the second preset to add them.
-    "all": lambda grantable: grantable - catalog.DANGEROUS,
-    "all-with-dangerous": lambda grantable: grantable,
-}
 
 
 # "Create a narrower key" pre-selects the permissions a key needed this recently.

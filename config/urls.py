@@ -24,5 +24,6 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="projects:list", permanent=False)),
     path("projects/", include("projects.urls")),
     path("projects/<slug:slug>/api-keys/", include("apikeys.urls")),
+    path("orgs/<slug:org_slug>/service-accounts/", include("serviceaccounts.urls")),
     path(settings.ADMIN_URL, admin.site.urls),
 ]

@@ -5,6 +5,7 @@ from django.views.decorators.http import require_safe
 from projects.access import get_project_or_404
 from projects.models import Project
 from projects.tabs import project_tabs
+from serviceaccounts.views import service_account_members
 
 
 @require_safe
@@ -24,4 +25,5 @@ def project_detail(request: HttpRequest, slug: str):
     members = project.memberships.select_related("user", "role").order_by("user__username")
     context = project_tabs(request, project, "overview")
     context["members"] = members
+    context.update(service_account_members(request, project))
     return render(request, "projects/project_detail.html", context)

@@ -75,6 +75,17 @@ class ServiceAccount(models.Model):
     disabled_at = models.DateTimeField(_("disabled at"), null=True, blank=True)
     # Deletion is soft and final, like revocation: the row stays for the audit trail.
     deleted_at = models.DateTimeField(_("deleted at"), null=True, blank=True)
+    # The API key this account was made from ("Move to a service account"):
+    # both entries link to each other; the key keeps working until revoked.
+    moved_from_key = models.ForeignKey(
+        "apikeys.ApiKey",
+        verbose_name=_("moved from API key"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="moved_to",
+        editable=False,
+    )
 
     objects = ServiceAccountQuerySet.as_manager()
 
@@ -129,6 +140,13 @@ class ServiceAccount(models.Model):
         if self.deleted_at is not None:
             return "deleted"
         return "disabled" if self.disabled_at is not None else "active"
+
+    @property
+    def state_label(self) -> str:
+        return str(STATE_LABELS[self.state])
+
+
+STATE_LABELS = {"active": _("Active"), "disabled": _("Disabled"), "deleted": _("Deleted")}
 
 
 class ServiceAccountMembership(models.Model):
@@ -370,6 +388,31 @@ class ServiceAccountEvent(models.Model):
             "account": self.service_account.name,
             "actor": self.actor_label,
         }
+
+    @property
+    def details(self) -> str:
+        """What changed, for the account's History table (codenames and names as stored)."""
+        changes = self.changes or {}
+        parts = []
+        if project := changes.get("project"):
+            parts.append(project)
+        if added := changes.get("added"):
+            parts.append(gettext("added: %(codes)s") % {"codes": ", ".join(added)})
+        if removed := changes.get("removed"):
+            parts.append(gettext("removed: %(codes)s") % {"codes": ", ".join(removed)})
+        if self.credential_id is not None:
+            parts.append(f"{self.credential.name} ({self.credential.masked})")
+        if key := changes.get("moved_from_key"):
+            parts.append(gettext("moved from the API key %(public_id)s") % {"public_id": key})
+        for field, label in (
+            ("name", _("name")),
+            ("description", _("description")),
+            ("organization_role", _("organization role")),
+        ):
+            if self.action == self.Action.UPDATED and field in changes:
+                old, new = changes[field]
+                parts.append(f"{label}: {old or '—'} → {new or '—'}")
+        return " · ".join(parts)
 
 
 def from_unix(stamp: int | None) -> datetime | None:

@@ -30,7 +30,9 @@ from django.utils import timezone
 from django.utils.translation import gettext, gettext_lazy
 
 from apikeys import schema, text, tokens
+from apikeys import services as key_services
 from apikeys.errors import ApiKeyError
+from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from apikeys.services import ParentWording, within_limits
 from projects import catalog
 from projects.backends import project_permissions
@@ -217,18 +219,26 @@ def create_service_account(
             _require_admin(actor, organization)
             if _name_taken(organization, name):
                 raise _name_error()
-            now = timezone.now()
-            account = ServiceAccount.objects.create(
-                organization=organization,
-                name=name,
-                description=description,
-                created_at=now,
-                created_by=actor.user,
-                created_by_credential=actor.credential,
-            )
-            _audit(Action.CREATED, account, actor, now, changes={"name": name})
+            account = _insert_account(organization, name, description, actor, timezone.now())
     except IntegrityError:
         raise _name_error() from None
+    return account
+
+
+def _insert_account(organization, name, description, actor: Actor, now, moved_from_key=None) -> ServiceAccount:
+    account = ServiceAccount.objects.create(
+        organization=organization,
+        name=name,
+        description=description,
+        created_at=now,
+        created_by=actor.user,
+        created_by_credential=actor.credential,
+        moved_from_key=moved_from_key,
+    )
+    changes = {"name": name}
+    if moved_from_key is not None:
+        changes["moved_from_key"] = moved_from_key.public_id
+    _audit(Action.CREATED, account, actor, now, changes=changes)
     return account
 
 
@@ -343,35 +353,40 @@ def set_membership(account: ServiceAccount, *, project: Project, permissions, ac
         _require_admin(actor, current.organization)
         if project.organization_id != current.organization_id:
             raise ApiKeyError(gettext("The project belongs to another organization."), field="project", code="invalid")
-        membership = ServiceAccountMembership.objects.filter(service_account=current, project=project).first()
-        before = list(membership.permissions) if membership is not None else []
-        added = [code for code in wanted if code not in before]
-        removed = [code for code in before if code not in wanted]
-        held = held_in(actor, project)
-        if not_held := [code for code in added if code not in held]:
-            raise ApiKeyError(
-                gettext("You cannot grant permissions you do not hold in this project: %(codes)s.")
-                % {"codes": ", ".join(not_held)},
-                field="permissions",
-                code="forbidden",
-            )
-        now = timezone.now()
-        if membership is None:
-            membership = ServiceAccountMembership.objects.create(
-                service_account=current, project=project, permissions=wanted, created_at=now, updated_at=now
-            )
-        elif added or removed:
-            membership.permissions, membership.updated_at = wanted, now
-            membership.save(update_fields=["permissions", "updated_at"])
-        if membership.created_at == now or added or removed:
-            _audit(
-                Action.MEMBERSHIP_SET,
-                current,
-                actor,
-                now,
-                project=project,
-                changes={"project": project.slug, "added": added, "removed": removed},
-            )
+        membership = _write_membership(current, project, wanted, actor, timezone.now())
+    return membership
+
+
+def _write_membership(account, project, wanted: list[str], actor: Actor, now) -> ServiceAccountMembership:
+    """Set the account's permissions in `project` (added ones: the actor's own) and audit what changed."""
+    membership = ServiceAccountMembership.objects.filter(service_account=account, project=project).first()
+    before = list(membership.permissions) if membership is not None else []
+    added = [code for code in wanted if code not in before]
+    removed = [code for code in before if code not in wanted]
+    held = held_in(actor, project)
+    if not_held := [code for code in added if code not in held]:
+        raise ApiKeyError(
+            gettext("You cannot grant permissions you do not hold in this project: %(codes)s.")
+            % {"codes": ", ".join(not_held)},
+            field="permissions",
+            code="forbidden",
+        )
+    if membership is None:
+        membership = ServiceAccountMembership.objects.create(
+            service_account=account, project=project, permissions=wanted, created_at=now, updated_at=now
+        )
+    elif added or removed:
+        membership.permissions, membership.updated_at = wanted, now
+        membership.save(update_fields=["permissions", "updated_at"])
+    if membership.created_at == now or added or removed:
+        _audit(
+            Action.MEMBERSHIP_SET,
+            account,
+            actor,
+            now,
+            project=project,
+            changes={"project": project.slug, "added": added, "removed": removed},
+        )
     return membership
 
 
@@ -407,13 +422,16 @@ def create_credential(
     expires_at: datetime | None = None,
     allowed_ips=(),
     actor: Actor,
+    ticket: str | None = None,
 ) -> CreatedCredential:
     """A new credential and its secret (the only time it exists).
 
     Needs the organization role Admin or Owner and every permission the
     account holds in each of its projects: nobody mints a secret stronger
     than themselves. A credential minting one gives it at most its own
-    lifetime and addresses, as a key creating a key does.
+    lifetime and addresses, as a key creating a key does. The console's
+    one-time `ticket` is consumed in the same transaction, so a resubmitted
+    form makes no second secret.
     """
     now = timezone.now()
     values = schema.parse(
@@ -440,22 +458,38 @@ def create_credential(
         values = within_limits(values, now, actor.credential, CREDENTIAL_CREATES)
         if current.credentials.active(now).filter(name=values.name).exists():
             raise ApiKeyError(gettext("An active credential with this name already exists."), field="name")
-        issued = tokens.issue(tokens.CREDENTIAL)
-        credential = Credential.objects.create(
-            public_id=issued.public_id,
-            secret_hash=issued.secret_hash,
-            pepper_version=issued.pepper_version,
-            last4=issued.last4,
-            service_account=current,
-            name=values.name,
-            expires_at=values.expires_at,
-            allowed_ips=values.allowed_ips,
-            created_at=now,
-            created_by=actor.user,
-            created_by_credential=actor.credential,
-            created_by_label=actor.label if actor.operator is not None else "",
+        _consume(ticket, actor, now)
+        created = _insert_credential(current, values, actor, now)
+    return created
+
+
+def _consume(ticket: str | None, actor: Actor, now) -> None:
+    """Use the console form's one-time ticket; a second submission of the same form creates nothing."""
+    if ticket is not None and not CreationTicket.objects.consume(ticket, user=actor.user, now=now):
+        raise ApiKeyError(
+            gettext("This form was already submitted. Nothing new was created; its secret was shown once."),
+            code="already_submitted",
         )
-        _audit(Action.CREDENTIAL_CREATED, current, actor, now, credential=credential, changes={"name": values.name})
+
+
+def _insert_credential(account: ServiceAccount, values: schema.KeyInput, actor: Actor, now) -> CreatedCredential:
+    """Write a credential and its audit event; the caller has checked everything under the lock."""
+    issued = tokens.issue(tokens.CREDENTIAL)
+    credential = Credential.objects.create(
+        public_id=issued.public_id,
+        secret_hash=issued.secret_hash,
+        pepper_version=issued.pepper_version,
+        last4=issued.last4,
+        service_account=account,
+        name=values.name,
+        expires_at=values.expires_at,
+        allowed_ips=values.allowed_ips,
+        created_at=now,
+        created_by=actor.user,
+        created_by_credential=actor.credential,
+        created_by_label=actor.label if actor.operator is not None else "",
+    )
+    _audit(Action.CREDENTIAL_CREATED, account, actor, now, credential=credential, changes={"name": values.name})
     return CreatedCredential(credential, issued.raw)
 
 
@@ -484,3 +518,126 @@ def _revoke(credential: Credential, account: ServiceAccount, actor: Actor, now) 
     if changed:
         _audit(Action.CREDENTIAL_REVOKED, account, actor, now, credential=credential)
     return bool(changed)
+
+
+# -- moving an API key to a service account ------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class MovePlan:
+    """What "Move to a service account" creates for a key (SPEC §8), before anything is written."""
+
+    api_key: ApiKey
+    name: str  # the service account's: the key's, made unique in the organization
+    permissions: list[str]  # the membership's in the key's project: exactly the key's
+    expires_at: datetime | None  # the first credential's: when the key stops by itself
+    allowed_ips: list[str]
+    refusal: str | None  # why the key cannot be moved at all (revoked, expired, moved already), or None
+
+    @property
+    def project(self) -> Project:
+        return self.api_key.project
+
+    @property
+    def organization(self) -> Organization:
+        return self.api_key.project.organization
+
+
+def plan_move(api_key: ApiKey, now=None) -> MovePlan:
+    now = now or timezone.now()
+    return MovePlan(
+        api_key=api_key,
+        name=_free_name(api_key),
+        permissions=[code for code in api_key.permissions if code in catalog.CODENAMES],
+        expires_at=api_key.stops_at,
+        allowed_ips=list(api_key.allowed_ips),
+        refusal=_move_refusal(api_key, now),
+    )
+
+
+def moved_to(api_key: ApiKey) -> ServiceAccount | None:
+    """The undeleted service account made from the key, if any."""
+    return api_key.moved_to.undeleted().select_related("organization").first()
+
+
+def _move_refusal(api_key: ApiKey, now) -> str | None:
+    if (refusal := api_key.refusal(now)) is not None:
+        return {
+            "revoked": gettext("This API key is revoked: only a working key can be moved."),
+            "retired": gettext("This API key was rolled and has retired: move the key that replaced it."),
+        }.get(refusal, gettext("This API key has expired: only a working key can be moved."))
+    if api_key.retires_at is not None:
+        return gettext("This API key was rolled and retires soon: move the key that replaced it.")
+    if (account := moved_to(api_key)) is not None:
+        return gettext("This API key was already moved to the service account “%(name)s”.") % {"name": account.name}
+    return None
+
+
+def _free_name(api_key: ApiKey) -> str:
+    """The key's name, or with its project's slug (then a number) when the organization has an account so named."""
+    organization = api_key.project.organization
+    base = api_key.name
+    candidates = [base, f"{base} ({api_key.project.slug})"]
+    candidates += [f"{base} ({api_key.project.slug} {n})" for n in range(2, 100)]
+    for candidate in candidates:
+        candidate = candidate[: schema.NAME_MAX_LENGTH]
+        if not _name_taken(organization, candidate):
+            return candidate
+    return base
+
+
+@dataclasses.dataclass(frozen=True)
+class Moved:
+    service_account: ServiceAccount
+    created: CreatedCredential
+
+
+def move_api_key(api_key: ApiKey, *, name: str, actor: Actor, ticket: str | None = None) -> Moved:
+    """Make a service account from an API key, in one transaction (SPEC §8).
+
+    The account is named `name` in the key's organization, is a member of the
+    key's project holding exactly the key's permissions, and gets a first
+    credential with the key's expiry and allowed addresses. Moving needs what
+    creating that credential needs: the organization role Admin or Owner and
+    every permission of the key. The key is not touched: it keeps working
+    until someone revokes it; both entries link to each other.
+    """
+    name = schema.clean_name(name)
+    now = timezone.now()
+    organization_id = api_key.project.organization_id
+    try:
+        with _writing("Moving an API key to a service account"):
+            _lock(organization_id)
+            actor = _fresh(actor)
+            key = ApiKey.objects.select_related("project__organization").get(pk=api_key.pk)
+            organization, project = key.project.organization, key.project
+            _require_admin(actor, organization)
+            if (refusal := _move_refusal(key, now)) is not None:
+                raise ApiKeyError(refusal, code="conflict")
+            plan = plan_move(key, now)
+            held = held_in(actor, project)
+            if missing := [code for code in plan.permissions if code not in held]:
+                raise _forbidden(
+                    gettext("Moving this key needs every permission it holds; you lack: %(missing)s.")
+                    % {"missing": ", ".join(missing)}
+                )
+            if _name_taken(organization, name):
+                raise _name_error()
+            values = schema.parse(
+                name=key.name,
+                permissions=[catalog.READ_PROJECT],
+                expires_at=plan.expires_at,
+                allowed_ips=plan.allowed_ips,
+                now=now,
+            )
+            values = within_limits(values, now, None, CREDENTIAL_CREATES)
+            _consume(ticket, actor, now)
+            account = _insert_account(organization, name, key.description, actor, now, moved_from_key=key)
+            _write_membership(account, project, plan.permissions, actor, now)
+            created = _insert_credential(account, values, actor, now)
+            key_services.record_event(
+                AuditEvent.Action.MOVED, key, user=actor.user, ip_address=actor.ip_address, now=now
+            )
+    except IntegrityError:
+        raise _name_error() from None
+    return Moved(account, created)

@@ -10,7 +10,15 @@ from pytest_django.asserts import assertContains, assertNotContains
 
 from apikeys.models import ApiKey
 from projects import catalog
-from tests.factories import ApiKeyFactory, MembershipFactory, RoleFactory, UserFactory, role
+from tests.factories import (
+    ApiKeyFactory,
+    MembershipFactory,
+    OrganizationMembershipFactory,
+    RoleFactory,
+    UserFactory,
+    organization_role,
+    role,
+)
 from tests.routes import ROUTES
 from tests.routes import url as route_url
 
@@ -24,11 +32,14 @@ NAMES = {
     "projects/%(slug)s/api-keys/%(public_id)s/": "key",
     "projects/%(slug)s/api-keys/%(public_id)s/revoke/": "revoke",
     "projects/%(slug)s/api-keys/%(public_id)s/roll/": "roll",
+    "projects/%(slug)s/api-keys/%(public_id)s/move/": "move",
 }
 PROJECT_PAGES = [NAMES.get(template, template) for template in PROJECT_ROUTES]
 ALL_PAGES = ["list", *PROJECT_PAGES]
 READ_ONLY_PAGES = ["overview", "keys", "key"]  # a Viewer (can_read_api_keys_in_project) opens these
-MANAGING_PAGES = ["create", "revoke", "roll"]  # these need can_create_api_keys_in_project
+# These need can_create_api_keys_in_project ("move" also the organization role
+# Admin or Owner: test_move_to_service_account.py).
+MANAGING_PAGES = ["create", "revoke", "roll", "move"]
 LOGGED_IN = ["outsider", "viewer_user", "member_user", "admin_user", "superuser"]
 
 
@@ -165,6 +176,10 @@ def test_viewer_cannot_revoke_a_key_by_posting(client, viewer_user, api_key):
 @pytest.mark.parametrize("user_fixture", ["member_user", "admin_user", "superuser"])
 @pytest.mark.parametrize("page", ALL_PAGES)
 def test_key_managers_can_open_every_page(client, request, api_key, user_fixture, page):
+    if page == "move":
+        user = request.getfixturevalue(user_fixture)
+        admin = organization_role(catalog.ADMIN)
+        OrganizationMembershipFactory(organization=api_key.project.organization, user=user, role=admin)
     assert get_as(client, request, user_fixture, url(page, api_key)).status_code == 200
 
 
