@@ -232,7 +232,9 @@ def test_overview_lists_the_members_with_their_roles(client, admin_user, member_
 
     response = client.get("/projects/demo/")
 
-    assert table_rows(response) == [["alice", "Administrator"], ["bob", "Viewer"], ["carol", "Member"]]
+    members, service_accounts = table_rows(response)[:3], table_rows(response)[3:]
+    assert members == [["alice", "Administrator"], ["bob", "Viewer"], ["carol", "Member"]]
+    assert service_accounts == [["No service account is a member of this project."]]
 
 
 def test_project_list_shows_only_my_projects(client, viewer_user, other_project):

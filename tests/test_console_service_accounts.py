@@ -9,6 +9,8 @@ confirmations, and that each change really holds on the next API request.
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -466,3 +468,23 @@ def test_the_project_page_links_accounts_only_for_members_of_the_organization(cl
 
     assert "deployer" in section.text()
     assert section.find("a", href=url("detail", org, account.public_id)) is None
+
+
+def test_an_account_page_costs_the_same_queries_however_long_its_history(client, org, web, data, admin):
+    account = ServiceAccountFactory(organization=org, projects={web: READ})
+    CredentialFactory(service_account=account)
+    login(client, admin)
+    address = url("detail", org, account.public_id)
+    client.get(address)
+    with CaptureQueriesContext(connection) as few:
+        client.get(address)
+
+    for number in range(8):
+        CredentialFactory(service_account=account, name=f"c{number}")
+    login(client, admin)
+    client.post(url("membership", org, account.public_id, "data"), {"permissions": READ})
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(address)
+
+    assert len(parse(response).find_all("tr", class_="key-entry")) == 9
+    assert len(many.captured_queries) == len(few.captured_queries)
