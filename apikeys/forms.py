@@ -379,8 +379,7 @@ class PermissionMatrix:
     """The permission matrix of a form with a `permissions` field (templates/apikeys/_create_permissions.html).
 
     `grantable` is what the page offers: the permissions the user holds in
-    the project (for a service account's membership, also those it holds
-    already, which anyone may keep or take away).
+    the project, the only ones they may give (or, to a service account, take away).
     """
 
     grantable: frozenset[str]

@@ -24,7 +24,8 @@ from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
 from projects.tabs import project_tabs
-from serviceaccounts.services import moved_to
+from serviceaccounts import services as services_for_accounts
+from serviceaccounts.services import Actor, moved_to
 from serviceaccounts.views import Org, organization_for_deprecation
 
 CREATE = catalog.perm(catalog.CREATE_API_KEYS)
@@ -166,13 +167,19 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
 
 
 def _moved_to(request: HttpRequest, api_key: ApiKey) -> dict:
-    """The service account made from the key, and its page's address if the user may open it."""
-    account = moved_to(api_key)
-    if account is None:
-        return {"moved_to": None}
-    visible = Org.may_see(request, account)
-    url = reverse("serviceaccounts:detail", args=[account.organization.slug, account.public_id]) if visible else ""
-    return {"moved_to": account, "moved_to_url": url}
+    """The service account made from the key (the latest, even deleted), its page's address if the user may open
+    it, and whether the user may move the key now (the Move link shows then, or to key managers, whom the
+    confirmation page tells why not)."""
+    account = moved_to(api_key, deleted_too=True)
+    url = ""
+    if account is not None and Org.may_see(request, account):
+        url = reverse("serviceaccounts:detail", args=[account.organization.slug, account.public_id])
+    now = timezone.now()
+    movable = (account is None or account.deleted_at is not None) and api_key.refusal(now) is None
+    movable = movable and api_key.retires_at is None
+    # Who may also move it without managing keys: an organization Admin or Owner holding all its permissions.
+    may_move = movable and services_for_accounts.may_move(Actor(user=request.user), api_key)
+    return {"moved_to": account, "moved_to_url": url, "movable": movable, "may_move": may_move}
 
 
 def _deprecated() -> bool:

@@ -6,10 +6,12 @@ the rules live here once:
 - Only an organization Admin or Owner (a user through their organization
   role, a credential through its service account's) manages service
   accounts; only an Owner gives one the organization role Admin.
-- Nobody grants more than they hold: a permission added to a membership must
-  be one the editor holds in that project, and a credential (or re-enabling
-  an account, which makes its credentials work again) needs every permission
-  the account holds in each of its projects.
+- Nobody grants more than they hold: a permission added to a membership, or
+  taken away from it, must be one the editor holds in that project (taking
+  away too: else narrowing an account, minting and waiting for the
+  permissions to come back would make a secret stronger than its maker), and
+  a credential (or re-enabling an account, which makes its credentials work
+  again) needs every permission the account holds in each of its projects.
 - Every write takes the organization's row lock first and reads what it
   decides on again under it: two edits, an edit and a credential, a disable
   and a credential are ordered, and an acting credential revoked a moment
@@ -238,7 +240,9 @@ def _insert_account(organization, name, description, actor: Actor, now, moved_fr
     changes = {"name": name}
     if moved_from_key is not None:
         changes["moved_from_key"] = moved_from_key.public_id
-    _audit(Action.CREATED, account, actor, now, changes=changes)
+    # A move names the key's project: only who may see that project sees the event.
+    project = moved_from_key.project if moved_from_key is not None else None
+    _audit(Action.CREATED, account, actor, now, project=project, changes=changes)
     return account
 
 
@@ -344,7 +348,7 @@ def delete_service_account(account: ServiceAccount, *, actor: Actor) -> ServiceA
 
 
 def set_membership(account: ServiceAccount, *, project: Project, permissions, actor: Actor) -> ServiceAccountMembership:
-    """Make the account a member of `project` holding exactly `permissions` (added ones: the editor's own)."""
+    """Make the account a member of `project` holding exactly `permissions` (added and removed ones: the editor's own)."""
     wanted = schema.clean_permissions(permissions)
     with _writing("Changing a service account's project permissions"):
         _lock(account.organization_id)
@@ -371,6 +375,7 @@ def _write_membership(account, project, wanted: list[str], actor: Actor, now) ->
             field="permissions",
             code="forbidden",
         )
+    _require_held_to_remove(removed, held)
     if membership is None:
         membership = ServiceAccountMembership.objects.create(
             service_account=account, project=project, permissions=wanted, created_at=now, updated_at=now
@@ -390,6 +395,22 @@ def _write_membership(account, project, wanted: list[str], actor: Actor, now) ->
     return membership
 
 
+def _require_held_to_remove(removed: list[str], held: frozenset[str]) -> None:
+    """Taking a permission away needs holding it too.
+
+    Otherwise an editor could narrow an account to what they hold, mint a
+    credential (which needs only what the account holds then), and keep it
+    when someone gives the permissions back: a secret stronger than its maker.
+    """
+    if not_held := [code for code in removed if code not in held]:
+        raise ApiKeyError(
+            gettext("You cannot take away permissions you do not hold in this project: %(codes)s.")
+            % {"codes": ", ".join(not_held)},
+            field="permissions",
+            code="forbidden",
+        )
+
+
 def remove_membership(account: ServiceAccount, *, project: Project, actor: Actor) -> bool:
     """Take the account out of `project`; False if it was not a member."""
     with _writing("Removing a service account from a project"):
@@ -400,6 +421,7 @@ def remove_membership(account: ServiceAccount, *, project: Project, actor: Actor
         membership = ServiceAccountMembership.objects.filter(service_account=current, project=project).first()
         if membership is None:
             return False
+        _require_held_to_remove(membership.permissions, held_in(actor, project))
         membership.delete()
         _audit(
             Action.MEMBERSHIP_REMOVED,
@@ -444,6 +466,7 @@ def create_credential(
     with _writing("Creating a credential"):
         _lock(account.organization_id)
         actor = _fresh(actor)
+        _consume(ticket, actor, now)  # a resubmitted form is said as such, before anything else
         current = _account(account)
         _require_admin(actor, current.organization)
         if current.disabled_at is not None:
@@ -458,7 +481,6 @@ def create_credential(
         values = within_limits(values, now, actor.credential, CREDENTIAL_CREATES)
         if current.credentials.active(now).filter(name=values.name).exists():
             raise ApiKeyError(gettext("An active credential with this name already exists."), field="name")
-        _consume(ticket, actor, now)
         created = _insert_credential(current, values, actor, now)
     return created
 
@@ -555,9 +577,23 @@ def plan_move(api_key: ApiKey, now=None) -> MovePlan:
     )
 
 
-def moved_to(api_key: ApiKey) -> ServiceAccount | None:
-    """The undeleted service account made from the key, if any."""
-    return api_key.moved_to.undeleted().select_related("organization").first()
+def moved_to(api_key: ApiKey, *, deleted_too: bool = False) -> ServiceAccount | None:
+    """The service account made from the key, if any: the undeleted one, or (`deleted_too`) the latest.
+
+    A key is moved once; after its account was deleted it may be moved again,
+    and its page still links to the deleted one.
+    """
+    accounts = api_key.moved_to.all() if deleted_too else api_key.moved_to.undeleted()
+    return accounts.select_related("organization").order_by("-created_at", "-id").first()
+
+
+def may_move(actor: Actor, api_key: ApiKey) -> bool:
+    """Whether the actor holds what moving the key needs: the organization role Admin or Owner and every permission."""
+    role = organization_role(actor, api_key.project.organization)
+    if role is None or not role.manages_service_accounts:
+        return False
+    held = held_in(actor, api_key.project)
+    return all(code in held for code in api_key.permissions)
 
 
 def _move_refusal(api_key: ApiKey, now) -> str | None:
@@ -575,13 +611,15 @@ def _move_refusal(api_key: ApiKey, now) -> str | None:
 
 def _free_name(api_key: ApiKey) -> str:
     """The key's name, or with its project's slug (then a number) when the organization has an account so named."""
-    organization = api_key.project.organization
-    base = api_key.name
-    candidates = [base, f"{base} ({api_key.project.slug})"]
-    candidates += [f"{base} ({api_key.project.slug} {n})" for n in range(2, 100)]
+    names = ServiceAccount.objects.undeleted().filter(organization_id=api_key.project.organization_id)
+    taken = {text.skeleton(name) for name in names.values_list("name", flat=True)}
+    base, slug = api_key.name, api_key.project.slug
+    candidates = [base, f"{base} ({slug})", *(f"{base} ({slug} {n})" for n in range(2, 100))]
     for candidate in candidates:
-        candidate = candidate[: schema.NAME_MAX_LENGTH]
-        if not _name_taken(organization, candidate):
+        # Cut the name, never the suffix that makes it unique.
+        suffix = candidate[len(base) :]
+        candidate = base[: schema.NAME_MAX_LENGTH - len(suffix)] + suffix
+        if text.skeleton(candidate) not in taken:
             return candidate
     return base
 
@@ -609,6 +647,7 @@ def move_api_key(api_key: ApiKey, *, name: str, actor: Actor, ticket: str | None
         with _writing("Moving an API key to a service account"):
             _lock(organization_id)
             actor = _fresh(actor)
+            _consume(ticket, actor, now)
             key = ApiKey.objects.select_related("project__organization").get(pk=api_key.pk)
             organization, project = key.project.organization, key.project
             _require_admin(actor, organization)
@@ -631,7 +670,6 @@ def move_api_key(api_key: ApiKey, *, name: str, actor: Actor, ticket: str | None
                 now=now,
             )
             values = within_limits(values, now, None, CREDENTIAL_CREATES)
-            _consume(ticket, actor, now)
             account = _insert_account(organization, name, key.description, actor, now, moved_from_key=key)
             _write_membership(account, project, plan.permissions, actor, now)
             created = _insert_credential(account, values, actor, now)

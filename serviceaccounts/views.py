@@ -26,7 +26,8 @@ from apikeys.forms import PRESETS
 from apikeys.models import ApiKey, CreationTicket, Status
 from config.http import client_ip, no_store
 from projects import catalog
-from projects.access import get_project_or_404
+from projects.access import get_project_or_404, missing_permission_message
+from projects.backends import project_permissions
 from projects.models import Organization, OrganizationRole, Project
 from projects.roles import default_organization_role
 from projects.tabs import project_tabs
@@ -34,6 +35,8 @@ from serviceaccounts import services
 from serviceaccounts.forms import CredentialCreateForm, MembershipForm, MoveForm, ServiceAccountForm
 from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountMembership
 from serviceaccounts.services import Actor
+
+READ_KEYS = catalog.READ_API_KEYS
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -167,9 +170,16 @@ def account_detail(request: HttpRequest, org_slug: str, public_id: str):
         credentials=credentials,
         active_credentials=sum(1 for c in credentials if c.status(now) not in (Status.REVOKED, Status.EXPIRED)),
         events=_events_for(org, account),
-        moved_from=account.moved_from_key,
+        moved_from=_visible_key(org, account.moved_from_key),
     )
     return render(request, "serviceaccounts/account_detail.html", context)
+
+
+def _visible_key(org: Org, api_key: ApiKey | None) -> ApiKey | None:
+    """The key an account was moved from, if the user may know of it: a manager, or a member of its project."""
+    if api_key is None or org.manages or project_permissions(org.user, api_key.project) is not None:
+        return api_key
+    return None
 
 
 def _events_for(org: Org, account: ServiceAccount):
@@ -420,16 +430,21 @@ def membership_edit(request: HttpRequest, org_slug: str, public_id: str, project
     project = _project_in(org, project_slug)
     membership = ServiceAccountMembership.objects.filter(service_account=account, project=project).first()
     current = list(membership.permissions) if membership else []
-    held = services.held_in(_actor(request), project)
-    # What the page offers: what the user may add, and what the account holds already (anyone may keep or narrow).
-    grantable = frozenset(held) | frozenset(current)
+    # The matrix offers what the user holds: they may add and take away only
+    # those. What the account holds beyond them stays as it is (`kept`).
+    held = frozenset(services.held_in(_actor(request), project))
+    kept = [code for code in current if code not in held]
     status = 200
     if request.method == "POST":
-        form = MembershipForm(request.POST, grantable=grantable)
+        form = MembershipForm(request.POST, grantable=held)
         if form.is_valid():
+            chosen = set(form.cleaned_data["permissions"]) | set(kept)
             try:
                 services.set_membership(
-                    account, project=project, permissions=form.cleaned_data["permissions"], actor=_actor(request)
+                    account,
+                    project=project,
+                    permissions=[p.codename for p in catalog.CATALOG if p.codename in chosen],
+                    actor=_actor(request),
                 )
             except ApiKeyError as error:
                 form.add_error("permissions" if error.field == "permissions" else None, error.message)
@@ -445,16 +460,16 @@ def membership_edit(request: HttpRequest, org_slug: str, public_id: str, project
                 return redirect(_detail_url(account))
     else:
         preset = PRESETS.get(request.GET.get("preset", ""))
-        chosen = preset(frozenset(held)) if preset else current
-        form = MembershipForm(
-            initial={"permissions": [p.codename for p in catalog.CATALOG if p.codename in chosen]}, grantable=grantable
-        )
+        chosen = preset(held) if preset else set(current)
+        initial = {"permissions": [p.codename for p in catalog.CATALOG if p.codename in chosen and p.codename in held]}
+        form = MembershipForm(initial=initial, grantable=held)
     context = org.context(
         account=account,
         project=project,
         membership=membership,
         form=form,
-        ungrantable=[p for p in catalog.CATALOG if p.codename not in grantable],
+        ungrantable=[p for p in catalog.CATALOG if p.codename not in held and p.codename not in kept],
+        kept=[catalog.BY_CODENAME[code].display_label for code in kept if code in catalog.BY_CODENAME],
         dangerous_left_out_shown=request.GET.get("preset") == "all",
         for_account=True,
     )
@@ -606,10 +621,14 @@ def credential_revoke(request: HttpRequest, org_slug: str, public_id: str, crede
 def key_move(request: HttpRequest, slug: str, public_id: str):
     """The confirmation page of "Move to a service account"; POST creates the account and shows its credential once.
 
-    Linked from every API key's page. The page says what will be created and,
+    Linked from every API key's page, for whoever sees the key. Moving needs
+    what creating the credential needs (the organization role Admin or Owner
+    and every permission of the key); the page says what will be created and,
     when the user may not move it, why (403) and who can.
     """
-    project = get_project_or_404(request, slug, catalog.CREATE_API_KEYS)
+    project = get_project_or_404(request, slug)
+    if not any(request.user.has_perm(catalog.perm(code), project) for code in (READ_KEYS, catalog.CREATE_API_KEYS)):
+        raise PermissionDenied(missing_permission_message(catalog.CREATE_API_KEYS))
     api_key = get_object_or_404(
         ApiKey.objects.select_related("project__organization"), project=project, public_id=public_id
     )

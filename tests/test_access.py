@@ -37,9 +37,10 @@ NAMES = {
 PROJECT_PAGES = [NAMES.get(template, template) for template in PROJECT_ROUTES]
 ALL_PAGES = ["list", *PROJECT_PAGES]
 READ_ONLY_PAGES = ["overview", "keys", "key"]  # a Viewer (can_read_api_keys_in_project) opens these
-# These need can_create_api_keys_in_project ("move" also the organization role
-# Admin or Owner: test_move_to_service_account.py).
-MANAGING_PAGES = ["create", "revoke", "roll", "move"]
+MANAGING_PAGES = ["create", "revoke", "roll"]  # these need can_create_api_keys_in_project
+# Whoever sees keys reaches this page; moving needs the organization role Admin or
+# Owner and every permission of the key (test_move_to_service_account.py).
+ORGANIZATION_PAGES = ["move"]
 LOGGED_IN = ["outsider", "viewer_user", "member_user", "admin_user", "superuser"]
 
 
@@ -58,7 +59,7 @@ def url(page: str, api_key, slug: str = "demo") -> str:
 def test_every_project_page_is_in_the_matrix():
     """A new page of a project must be named and classified, read-only or managing, before it ships."""
     assert len(PROJECT_PAGES) >= 5
-    assert sorted(PROJECT_PAGES) == sorted(READ_ONLY_PAGES + MANAGING_PAGES)
+    assert sorted(PROJECT_PAGES) == sorted(READ_ONLY_PAGES + MANAGING_PAGES + ORGANIZATION_PAGES)
 
 
 def get_as(client, request, user_fixture: str, path: str):
@@ -149,6 +150,13 @@ def test_viewer_gets_403_naming_the_missing_permission(client, request, api_key,
     response = get_as(client, request, "viewer_user", url(page, api_key))
 
     assertContains(response, "can_create_api_keys_in_project", status_code=403)
+
+
+@pytest.mark.parametrize("page", ORGANIZATION_PAGES)
+def test_viewer_outside_the_organization_gets_403_naming_the_role(client, request, api_key, page):
+    response = get_as(client, request, "viewer_user", url(page, api_key))
+
+    assertContains(response, "needs the organization role Admin or Owner", status_code=403)
 
 
 def test_viewer_cannot_create_a_key_by_posting(client, viewer_user, project):

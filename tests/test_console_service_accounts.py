@@ -146,6 +146,7 @@ def test_a_member_sees_only_the_accounts_of_their_projects_read_only(client, org
     page = parse(detail)
     assert page.find("a", href=url("edit", org, mine.public_id)) is None
     assert "1 project you do not belong to" in page.text()
+    assert "From address" not in page.text()  # where Admins acted from is theirs to see
     for name in ("create",):
         assert client.get(url(name, org)).status_code == 403
     assert client.post(url("disable", org, mine.public_id)).status_code == 403
@@ -267,20 +268,22 @@ def test_the_matrix_offers_only_what_the_editor_holds_and_a_forged_post_is_refus
 
     page = parse(client.get(address))
     offered = {box.attrs["value"] for box in page.find_all("input", name="permissions")}
-    held = set(catalog.DEFAULT_ROLES[catalog.VIEWER])
-    # What the viewer holds, and what the account holds already (to keep or take away).
-    assert offered == held | {catalog.CREATE_API_KEYS}
+    assert offered == set(catalog.DEFAULT_ROLES[catalog.VIEWER])
+    # What the account holds beyond the editor stays, and the page says so.
+    assert "API Key Creation Permission" in page.by_id("kept-permissions").text()
 
-    forged = client.post(
-        address, {"permissions": [catalog.READ_PROJECT, catalog.CREATE_API_KEYS, "can_delete_clusters_in_metakube"]}
-    )
+    forged = client.post(address, {"permissions": [catalog.READ_PROJECT, "can_delete_clusters_in_metakube"]})
     assert forged.status_code == 200
     assert "You cannot grant permissions you do not hold" in parse(forged).by_id("error-summary").text()
     assert account.memberships.get().permissions == [catalog.READ_PROJECT, catalog.CREATE_API_KEYS]
 
-    # Narrowing what the editor does not hold is allowed.
-    client.post(address, {"permissions": [catalog.READ_PROJECT]})
-    assert account.memberships.get().permissions == [catalog.READ_PROJECT]
+    # Taking away what the editor holds keeps what they do not.
+    client.post(address, {"permissions": [catalog.READ_API_KEYS]})
+    assert account.memberships.get().permissions == [catalog.CREATE_API_KEYS, catalog.READ_API_KEYS]
+    # Removing the membership would take away what they do not hold: refused, said, nothing changed.
+    response = client.post(url("membership_remove", org, account.public_id, "web"), follow=True)
+    assert "You cannot take away permissions you do not hold" in parse(response).by_id("messages").text()
+    assert account.memberships.exists()
 
 
 def test_a_preset_link_fills_the_matrix_without_javascript(client, org, web, admin):

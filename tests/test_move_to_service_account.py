@@ -232,8 +232,18 @@ def test_only_a_working_key_is_moved(client, admin, web, state):
     assert not ServiceAccount.objects.exists()
 
 
-def test_a_user_without_the_key_creation_permission_cannot_reach_the_page(client, org, web, key):
+def test_a_viewer_of_the_keys_is_told_what_they_lack(client, org, web, key):
     client.force_login(person(org, catalog.ADMIN, web, catalog.VIEWER))
+
+    response = client.get(move_url(key))
+
+    assert response.status_code == 403
+    assert "you lack: can_update_clusters_in_metakube" in parse(response).text()
+    assert parse(client.get(detail_url(key))).find("a", href=move_url(key)) is None
+
+
+def test_a_project_member_who_cannot_see_keys_gets_403(client, org, web, key):
+    client.force_login(person(org, catalog.ADMIN, web, catalog.ADMINISTRATOR) and _no_key_reader(web))
 
     assert client.get(move_url(key)).status_code == 403
 
@@ -272,6 +282,12 @@ def test_a_user_outside_the_organization_is_told_whom_to_ask(client, settings, o
 
     assert page.find("a", href=reverse("serviceaccounts:list", args=["acme"])) is None
     assert "Ask one of its Admins or Owners to add you to it." in page.text()
+
+
+def _no_key_reader(project):
+    user = UserFactory()
+    MembershipFactory(project=project, user=user, role=RoleFactory(codenames=[catalog.READ_PROJECT]))
+    return user
 
 
 def _project_only(project):
@@ -318,3 +334,52 @@ def test_the_plan_names_keys_that_cannot_be_moved(admin, key, web):
 def test_the_plan_of_an_unknown_project_is_an_error():
     with pytest.raises(Exception, match="No project with the slug 'nope'"):
         call_command("plan_service_account_migration", "nope")
+
+
+def test_a_member_outside_the_keys_project_learns_nothing_of_the_key(client, org, web, admin, key):
+    data = ProjectFactory(organization=org, slug="data", name="Data")
+    client.force_login(admin)
+    confirm(client, key)
+    account = ServiceAccount.objects.get()
+    MembershipFactory(project=data, user=admin, role=role(catalog.ADMINISTRATOR))
+    client.post(
+        reverse("serviceaccounts:membership", args=["acme", account.public_id, "data"]),
+        {"permissions": [catalog.READ_PROJECT]},
+    )
+    carol = UserFactory()
+    OrganizationMembershipFactory(organization=org, user=carol, role=organization_role(catalog.ORGANIZATION_MEMBER))
+    MembershipFactory(project=data, user=carol, role=role(catalog.MEMBER))
+    client.force_login(carol)
+
+    text = client.get(reverse("serviceaccounts:detail", args=["acme", account.public_id])).content.decode()
+
+    for of_web in ("deployer</a>", key.public_id, "Web"):
+        assert of_web not in text
+
+
+def test_a_deleted_account_stays_linked_and_the_key_may_move_again(client, admin, key):
+    client.force_login(admin)
+    confirm(client, key)
+    account = ServiceAccount.objects.get()
+    client.post(reverse("serviceaccounts:delete", args=["acme", account.public_id]))
+
+    page = parse(client.get(detail_url(key)))
+
+    moved = page.find("dd", data_testid="moved-to")
+    assert "Deleted" in moved.text()
+    assert moved.find("a", href=reverse("serviceaccounts:detail", args=["acme", account.public_id])) is not None
+    assert page.find("a", href=move_url(key)) is not None
+    assert confirm(client, key).status_code == 201
+    assert ServiceAccount.objects.undeleted().get().moved_from_key == key
+
+
+def test_an_organization_admin_who_only_reads_keys_may_move_one(client, org, web):
+    holder = RoleFactory(codenames=[*PERMISSIONS, catalog.READ_API_KEYS])
+    user = UserFactory()
+    OrganizationMembershipFactory(organization=org, user=user, role=organization_role(catalog.ADMIN))
+    MembershipFactory(project=web, user=user, role=holder)
+    key = ApiKeyFactory(project=web, permissions=PERMISSIONS)
+    client.force_login(user)
+
+    assert parse(client.get(detail_url(key))).find("a", href=move_url(key)) is not None
+    assert confirm(client, key).status_code == 201

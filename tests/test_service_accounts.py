@@ -128,16 +128,27 @@ def test_an_editor_grants_only_permissions_they_hold_in_that_project(org, projec
     assert [m.project.slug for m in account.memberships.all()] == ["web"]
 
 
-def test_an_editor_may_narrow_permissions_they_do_not_hold(org, projects):
+def test_an_editor_may_take_away_only_permissions_they_hold(org, projects):
     web, _ = projects
     account = ServiceAccountFactory(organization=org, projects={web: EVERYTHING})
     bob = person(org, catalog.ADMIN, web=catalog.VIEWER)
+    viewer_holds = sorted(catalog.DEFAULT_ROLES[catalog.VIEWER])
 
-    membership = services.set_membership(account, project=web, permissions=READ, actor=as_user(bob))
+    # Narrowing to what bob holds would drop what he does not: refused, or he
+    # could mint a credential now and keep it when the rest comes back.
+    with pytest.raises(ApiKeyError) as refused:
+        services.set_membership(account, project=web, permissions=viewer_holds, actor=as_user(bob))
+    assert refused.value.code == "forbidden" and catalog.CREATE_API_KEYS in refused.value.message
+    with pytest.raises(ApiKeyError):
+        services.remove_membership(account, project=web, actor=as_user(bob))
+    assert sorted(account.memberships.get().permissions) == EVERYTHING
 
-    assert membership.permissions == READ
+    # What he holds, he may take away.
+    kept = [code for code in EVERYTHING if code != catalog.READ_PROJECT]
+    membership = services.set_membership(account, project=web, permissions=kept, actor=as_user(bob))
+    assert catalog.READ_PROJECT not in membership.permissions
     event = ServiceAccountEvent.objects.get(action="membership.set")
-    assert event.changes["added"] == [] and catalog.CREATE_API_KEYS in event.changes["removed"]
+    assert event.changes == {"project": "web", "added": [], "removed": [catalog.READ_PROJECT]}
 
 
 def test_a_project_of_another_organization_cannot_be_joined(org, projects):
