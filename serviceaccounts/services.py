@@ -348,7 +348,7 @@ def delete_service_account(account: ServiceAccount, *, actor: Actor) -> ServiceA
 
 
 def set_membership(account: ServiceAccount, *, project: Project, permissions, actor: Actor) -> ServiceAccountMembership:
-    """Make the account a member of `project` holding exactly `permissions` (added and removed ones: the editor's own)."""
+    """Make the account a member of `project` holding exactly `permissions` (what changes: the editor's own)."""
     wanted = schema.clean_permissions(permissions)
     with _writing("Changing a service account's project permissions"):
         _lock(account.organization_id)
