@@ -3,7 +3,8 @@
 Runs only with SCREENSHOTS=1 (the make target sets it); otherwise skipped. The
 pictures are of a throwaway test database: the demo users and a few keys in
 each status, and a demo key whose secret means nothing anywhere else.
-Full pages at 1280 px wide, the API Keys tab in dark mode, and at 375 px (a phone).
+Full pages at 1280 px wide, the API Keys tab in dark mode, and at 375 px (a phone);
+the service accounts (SPEC §8): the list, demo-automation's page, and moving a key.
 """
 
 import os
@@ -16,6 +17,8 @@ from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import _new_context
 from tests.e2e.test_console import CREATE_KEYS, READ_PROJECT, create_key, key_row, log_in
+from tests.e2e.test_service_accounts import ACCOUNTS, AUTOMATION, account_url, demo_account
+from tests.factories import CredentialFactory
 
 pytestmark = [
     pytest.mark.e2e,
@@ -108,3 +111,27 @@ def test_screenshot_mobile(browser, live_server, demo_keys):
         shoot(page, "api-keys-tab-mobile.png")
     finally:
         context.close()
+
+
+def test_screenshots_service_accounts(desktop: Page, demo_keys):
+    page = desktop
+    # A second account beside the moved key's and demo-automation, with a credential of its own.
+    CredentialFactory(service_account=demo_account("nightly-report-job", ("demo", "sandbox")), name="cron")
+    log_in(page, "alice")
+
+    # Moving the demo's ci-deploy key: the confirmation page, then confirmed.
+    page.goto(f"/projects/demo/api-keys/{demo_keys['active'].public_id}/")
+    page.get_by_role("link", name="Move to a service account").click()
+    expect(page.get_by_role("heading", name="Move “ci-deploy” to a Service Account")).to_be_visible()
+    shoot(page, "move-to-service-account.png")
+    page.get_by_role("button", name="Move to a service account").click()
+    expect(page.locator("#api-key-secret")).to_be_visible()
+
+    page.goto(ACCOUNTS)
+    for name in (AUTOMATION, "ci-deploy", "nightly-report-job"):
+        expect(page.get_by_role("link", name=name, exact=True)).to_be_visible()
+    shoot(page, "service-accounts.png")
+
+    page.goto(account_url(AUTOMATION))
+    expect(page.get_by_role("heading", name="History")).to_be_visible()
+    shoot(page, "service-account-detail.png")
