@@ -36,12 +36,7 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
         return None  # an inactive user; a disabled or deleted service account
     if user.is_superuser:
         return catalog.CODENAMES
-    # getattr/setattr, not user.__dict__: request.user is a lazy wrapper whose
-    # own __dict__ is not the user's, and has_perm() is called on the user.
-    cache = getattr(user, _CACHE_ATTR, None)
-    if cache is None:
-        cache = {}
-        setattr(user, _CACHE_ATTR, cache)
+    cache = _cache(user)
     if project.pk not in cache:
         if getattr(user, "is_service_account", False):
             found = user.memberships.filter(project_id=project.pk).values_list("permissions", flat=True).first()
@@ -56,6 +51,40 @@ def project_permissions(user, project: Project) -> frozenset[str] | None:
         # Only catalog codenames count (the admin offers no others for a role).
         cache[project.pk] = frozenset(code for code in rows if code in catalog.CODENAMES) if rows else None
     return cache[project.pk]
+
+
+def _cache(user) -> dict:
+    # getattr/setattr, not user.__dict__: request.user is a lazy wrapper whose
+    # own __dict__ is not the user's, and has_perm() is called on the user.
+    cache = getattr(user, _CACHE_ATTR, None)
+    if cache is None:
+        cache = {}
+        setattr(user, _CACHE_ATTR, cache)
+    return cache
+
+
+def preload_project_permissions(user, projects) -> None:
+    """Answer `project_permissions` for several projects with one query (a page that asks for each of a list)."""
+    if not user.is_active or user.is_anonymous or user.is_superuser:
+        return
+    cache = _cache(user)
+    wanted = {project.pk for project in projects} - cache.keys()
+    if not wanted:
+        return
+    found: dict[int, set[str]] = {}
+    if getattr(user, "is_service_account", False):
+        for project_id, codes in user.memberships.filter(project_id__in=wanted).values_list(
+            "project_id", "permissions"
+        ):
+            found[project_id] = set(codes)
+    else:
+        rows = Membership.objects.filter(user=user, project_id__in=wanted).values_list(
+            "project_id", "role__permissions__codename"
+        )
+        for project_id, code in rows:
+            found.setdefault(project_id, set()).add(code)
+    for project_id in wanted:
+        cache[project_id] = frozenset(found[project_id]) & catalog.CODENAMES if project_id in found else None
 
 
 class ProjectPermissionBackend(BaseBackend):

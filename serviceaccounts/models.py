@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from apikeys import schema, tokens
@@ -390,16 +390,25 @@ class ServiceAccountEvent(models.Model):
         }
 
     @property
+    def permission_changes(self) -> list[tuple[str, list[str]]]:
+        """The permissions added and removed, each list with its count: "added 3 permissions", [codenames]."""
+        changes = self.changes or {}
+        found = []
+        if added := changes.get("added"):
+            label = ngettext("added %(count)s permission", "added %(count)s permissions", len(added))
+            found.append((label % {"count": len(added)}, added))
+        if removed := changes.get("removed"):
+            label = ngettext("removed %(count)s permission", "removed %(count)s permissions", len(removed))
+            found.append((label % {"count": len(removed)}, removed))
+        return found
+
+    @property
     def details(self) -> str:
-        """What changed, for the account's History table (codenames and names as stored)."""
+        """What changed, for the account's History table (names as stored); the permissions: permission_changes."""
         changes = self.changes or {}
         parts = []
         if project := changes.get("project"):
             parts.append(project)
-        if added := changes.get("added"):
-            parts.append(gettext("added: %(codes)s") % {"codes": ", ".join(added)})
-        if removed := changes.get("removed"):
-            parts.append(gettext("removed: %(codes)s") % {"codes": ", ".join(removed)})
         if self.credential_id is not None:
             parts.append(f"{self.credential.name} ({self.credential.masked})")
         if key := changes.get("moved_from_key"):

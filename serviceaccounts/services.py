@@ -37,7 +37,7 @@ from apikeys.errors import ApiKeyError
 from apikeys.models import ApiKey, AuditEvent, CreationTicket
 from apikeys.services import ParentWording, within_limits
 from projects import catalog
-from projects.backends import project_permissions
+from projects.backends import preload_project_permissions, project_permissions
 from projects.models import Organization, OrganizationMembership, OrganizationRole, Project
 from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent, ServiceAccountMembership
 
@@ -128,7 +128,11 @@ def _require_admin(actor: Actor, organization: Organization) -> None:
 def missing_for_credentials(actor: Actor, account: ServiceAccount) -> list[str]:
     """ "project: codename" for each permission of the account the actor lacks (empty: it may mint its secrets)."""
     missing = []
-    for membership in account.memberships.select_related("project"):
+    memberships = list(account.memberships.select_related("project"))
+    if actor.operator is None:
+        principal = actor.user if actor.user is not None else actor.credential.service_account
+        preload_project_permissions(principal, [membership.project for membership in memberships])
+    for membership in memberships:
         held = held_in(actor, membership.project)
         missing += [f"{membership.project.slug}: {code}" for code in membership.permissions if code not in held]
     return missing

@@ -33,7 +33,7 @@ from projects.roles import default_organization_role
 from projects.tabs import project_tabs
 from serviceaccounts import services
 from serviceaccounts.forms import CredentialCreateForm, MembershipForm, MoveForm, ServiceAccountForm
-from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountMembership
+from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent, ServiceAccountMembership
 from serviceaccounts.services import Actor
 
 READ_KEYS = catalog.READ_API_KEYS
@@ -171,6 +171,17 @@ def account_detail(request: HttpRequest, org_slug: str, public_id: str):
         active_credentials=sum(1 for c in credentials if c.status(now) not in (Status.REVOKED, Status.EXPIRED)),
         events=_events_for(org, account),
         moved_from=_visible_key(org, account.moved_from_key),
+        # Offered only when possible; else the page says why.
+        credential_refusal=_credential_refusal(org, request, account) if org.manages else None,
+        enable_refusal=_enable_refusal(request, account) if org.manages and account.disabled_at else None,
+        # Who created it when no user row says so: the operator, or a user deleted since (the audit keeps the name).
+        creator_label=(
+            ""
+            if account.created_by_id or account.created_by_credential_id
+            else account.events.filter(action=ServiceAccountEvent.Action.CREATED)
+            .values_list("actor_label", flat=True)
+            .first()
+        ),
     )
     return render(request, "serviceaccounts/account_detail.html", context)
 
@@ -523,6 +534,14 @@ def _credential_refusal(org: Org, request, account: ServiceAccount) -> str | Non
         ) % {"missing": ", ".join(missing)}
     if account.is_org_admin and not org.manages:
         return gettext("Its organization role is Admin, which you do not hold.")
+    return None
+
+
+def _enable_refusal(request, account: ServiceAccount) -> str | None:
+    if missing := services.missing_for_credentials(_actor(request), account):
+        return gettext("Enabling it needs every permission it holds; you lack: %(missing)s.") % {
+            "missing": ", ".join(missing)
+        }
     return None
 
 

@@ -258,3 +258,29 @@ def test_another_project_costs_one_more_query(admin_user, project, other_project
     with django_assert_num_queries(0):
         assert user.has_perm(READ_PROJECT, project)
         assert not user.has_perm(READ_PROJECT, other_project)
+
+
+def test_preloading_several_projects_answers_as_asking_one_by_one(
+    member_user, project, other_project, django_assert_num_queries
+):
+    from projects.backends import preload_project_permissions, project_permissions
+    from tests.factories import ProjectFactory, ServiceAccountFactory
+
+    empty = RoleFactory(codenames=[])
+    MembershipFactory(project=other_project, user=member_user, role=empty)
+    third = ProjectFactory()
+    expected = {p.pk: project_permissions(fresh(member_user), p) for p in (project, other_project, third)}
+    account = ServiceAccountFactory(organization=project.organization, projects={project: [catalog.READ_PROJECT]})
+
+    user = fresh(member_user)
+    with django_assert_num_queries(1):
+        preload_project_permissions(user, [project, other_project, third])
+    with django_assert_num_queries(0):
+        assert {p.pk: project_permissions(user, p) for p in (project, other_project, third)} == expected
+    assert expected[other_project.pk] == frozenset() and expected[third.pk] is None
+
+    with django_assert_num_queries(1):
+        preload_project_permissions(account, [project, third])
+    with django_assert_num_queries(0):
+        assert project_permissions(account, project) == {catalog.READ_PROJECT}
+        assert project_permissions(account, third) is None

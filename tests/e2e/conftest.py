@@ -5,13 +5,17 @@ The browser is Debian's /usr/bin/chromium, never one downloaded by
 where a missing browser is a failure: CI must not go green by skipping.
 """
 
+import json
 import os
+import urllib.error
+import urllib.request
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
 from django.core.management import call_command
+from playwright.sync_api import Page
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -165,3 +169,33 @@ def a11y_page(browser, live_server, demo, axe_script):
     context = _new_context(browser, live_server, bypass_csp=True)
     yield context.new_page()
     context.close()
+
+
+def api_status(base_url: str, path: str, secret: str) -> int:
+    """The status of GET /api/v1/<path> with the secret as a bearer token."""
+    request = urllib.request.Request(
+        f"{base_url}/api/v1/{path}", headers={"Authorization": f"Bearer {secret}", "Accept": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            json.loads(response.read())
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+WIDER_THAN_375 = """() => Array.from(document.querySelectorAll('body *'))
+    .filter(e => e.getBoundingClientRect().right > 375.5)
+    .slice(0, 10)
+    .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+         + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : '')
+         + ' right=' + Math.round(e.getBoundingClientRect().right))"""
+
+
+def scrolls_sideways(page: Page) -> str | None:
+    widths = page.evaluate(
+        "() => ({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth})"
+    )
+    if widths["scroll"] <= 375:
+        return None
+    return f"{page.url} scrolls sideways at 375 px ({widths}); too wide: {page.evaluate(WIDER_THAN_375)}"

@@ -10,14 +10,12 @@ after the revoke dialog, visible focus, and no horizontal scrolling at 375 px.
 """
 
 import re
-import warnings
 
 import pytest
 from django.conf import settings as django_settings
-from django.utils import translation
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import AXE, _new_context
+from tests.e2e.conftest import AXE, _new_context, scrolls_sideways
 from tests.e2e.test_console import CREATE_KEYS, READ_PROJECT, create_key, demo_key, key_row, log_in
 from tests.e2e.test_service_accounts import ACCOUNTS, AUTOMATION, account_url, wait_for_dialog
 
@@ -176,11 +174,10 @@ def test_axe_service_account_pages(a11y_page: Page, live_server, language):
     page.context.add_cookies(
         [{"name": django_settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
     )
-    accepted = []
 
     def check(what: str) -> None:
         assert page.evaluate("document.documentElement.lang") == language
-        accepted.extend(assert_accessible(page, f"{what} ({language})", known=untranslated_remove_label(language)))
+        assert_accessible(page, f"{what} ({language})")
 
     def submit() -> None:
         page.locator("form.create-form button[type=submit]").click()
@@ -260,26 +257,6 @@ def test_axe_service_account_pages(a11y_page: Page, live_server, language):
     check("the key move page of a key already moved")
     page.goto("/projects/demo/")
     check("the project overview with its service accounts")
-    if accepted:
-        warnings.warn(
-            "German has no translation of “Remove from %(project)s” yet, so the membership's Remove links are named "
-            f"in English while they read “Entfernen” (WCAG 2.5.3): {accepted}",
-            stacklevel=1,
-        )
-
-
-def untranslated_remove_label(language: str):
-    """While the German catalog lacks “Remove from %(project)s” (its visible “Remove” is translated), axe rightly
-    finds the Remove links' English names without their German text: that one finding is accepted, nothing else,
-    and only until the translation exists."""
-    with translation.override(language):
-        missing = language != "en" and translation.gettext("Remove from %(project)s") == "Remove from %(project)s"
-    if not missing:
-        return None
-    return lambda v: (
-        v["id"] == "label-content-name-mismatch"
-        and all(t.startswith('a[aria-label="Remove from ') for t in v["targets"])
-    )
 
 
 def label_in_name_check(page: Page) -> dict[str, list[str]]:
@@ -403,22 +380,6 @@ NARROW_PAGES = [
     "/projects/sandbox/api-keys/create/",
     "/projects/no-such-project/",
 ]
-
-WIDER_THAN_375 = """() => Array.from(document.querySelectorAll('body *'))
-    .filter(e => e.getBoundingClientRect().right > 375.5)
-    .slice(0, 10)
-    .map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
-         + (e.className && typeof e.className === 'string' ? '.' + e.className.trim().replace(/\\s+/g, '.') : '')
-         + ' right=' + Math.round(e.getBoundingClientRect().right))"""
-
-
-def scrolls_sideways(page: Page) -> str | None:
-    widths = page.evaluate(
-        "() => ({scroll: document.documentElement.scrollWidth, client: document.documentElement.clientWidth})"
-    )
-    if widths["scroll"] <= 375:
-        return None
-    return f"{page.url} scrolls sideways at 375 px ({widths}); too wide: {page.evaluate(WIDER_THAN_375)}"
 
 
 @pytest.mark.parametrize("language", ["en", "de"])

@@ -1,9 +1,6 @@
 """End-to-end: a key's usage on its page, "Create a narrower key", and the allowed-addresses field."""
 
-import json
 import re
-import urllib.error
-import urllib.request
 
 import pytest
 from django.conf import settings as django_settings
@@ -11,6 +8,7 @@ from playwright.sync_api import Page, expect
 
 from apikeys.models import ApiKey
 from projects import catalog
+from tests.e2e.conftest import api_status
 from tests.e2e.test_accessibility import assert_accessible
 from tests.e2e.test_console import create_key, log_in
 from tests.e2e.test_create_form import CREATE_URL, checked_codenames
@@ -21,15 +19,7 @@ WIDE = [catalog.READ_PROJECT, catalog.READ_API_KEYS, "can_become_viewer_in_opens
 
 
 def ask(base_url: str, secret: str, permission: str) -> int:
-    request = urllib.request.Request(
-        f"{base_url}/api/v1/whoami?permission={permission}", headers={"Authorization": f"Bearer {secret}"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            json.loads(response.read())
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return api_status(base_url, f"whoami?permission={permission}", secret)
 
 
 def open_key_page(page: Page, name: str) -> None:
