@@ -1,7 +1,8 @@
 """The one path for changing service accounts, their project memberships and credentials (SPEC §8).
 
-Used by the organization API, the admin and the bootstrap command alike, so
-the rules live here once:
+Used by the console's pages, the organization API, the admin and the
+bootstrap command alike, so the rules live here once (moving an API key to a
+service account too, at the end):
 
 - Only an organization Admin or Owner (a user through their organization
   role, a credential through its service account's) manages service

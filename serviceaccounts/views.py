@@ -1,6 +1,6 @@
 """The console's service-account pages (SPEC §8), and "Move to a service account" on an API key.
 
-Every page starts from `_organization`: a user who is not a member of the
+Every page starts from `Org`: a user who is not a member of the
 organization gets 404, as for a project. Members see the service accounts
 that are members of their projects, read-only; Admins and Owners manage
 them. Every change goes through serviceaccounts.services, which checks the
@@ -35,8 +35,6 @@ from serviceaccounts import services
 from serviceaccounts.forms import CredentialCreateForm, MembershipForm, MoveForm, ServiceAccountForm
 from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent, ServiceAccountMembership
 from serviceaccounts.services import Actor
-
-READ_KEYS = catalog.READ_API_KEYS
 
 
 def _actor(request: HttpRequest) -> Actor:
@@ -646,7 +644,9 @@ def key_move(request: HttpRequest, slug: str, public_id: str):
     when the user may not move it, why (403) and who can.
     """
     project = get_project_or_404(request, slug)
-    if not any(request.user.has_perm(catalog.perm(code), project) for code in (READ_KEYS, catalog.CREATE_API_KEYS)):
+    if not any(
+        request.user.has_perm(catalog.perm(code), project) for code in (catalog.READ_API_KEYS, catalog.CREATE_API_KEYS)
+    ):
         raise PermissionDenied(missing_permission_message(catalog.CREATE_API_KEYS))
     api_key = get_object_or_404(
         ApiKey.objects.select_related("project__organization"), project=project, public_id=public_id
