@@ -159,14 +159,14 @@ def key_detail(request: HttpRequest, slug: str, public_id: str):
         never_checked=len(api_key.never_checked()),
         children=ApiKey.objects.filter(parent=api_key).order_by("-created_at", "-id"),
         predecessor=api_key.rolled_from,
-        **_moved_to(request, api_key),
+        **_moved_to(request, api_key, can_manage),
         deprecated=_deprecated(),
         events=api_key.audit_events.select_related("actor_user", "actor_key").order_by("at", "id"),
     )
     return render(request, "apikeys/key_detail.html", context)
 
 
-def _moved_to(request: HttpRequest, api_key: ApiKey) -> dict:
+def _moved_to(request: HttpRequest, api_key: ApiKey, can_manage: bool) -> dict:
     """The service account made from the key (the latest, even deleted), its page's address if the user may open
     it, and whether the user may move the key now (the Move link shows then, or to key managers, whom the
     confirmation page tells why not)."""
@@ -178,7 +178,7 @@ def _moved_to(request: HttpRequest, api_key: ApiKey) -> dict:
     movable = (account is None or account.deleted_at is not None) and api_key.refusal(now) is None
     movable = movable and api_key.retires_at is None
     # Who may also move it without managing keys: an organization Admin or Owner holding all its permissions.
-    may_move = movable and services_for_accounts.may_move(Actor(user=request.user), api_key)
+    may_move = movable and not can_manage and services_for_accounts.may_move(Actor(user=request.user), api_key)
     return {"moved_to": account, "moved_to_url": url, "movable": movable, "may_move": may_move}
 
 
