@@ -129,6 +129,16 @@ def organization_role(name: str):
     return default_organization_role(name)
 
 
+def person(org, org_role: str | None, *, username: str | None = None, **project_roles):
+    """A user with an organization role in `org` (or none) and default project roles by project slug."""
+    user = UserFactory(username=username) if username else UserFactory()
+    if org_role is not None:
+        OrganizationMembershipFactory(organization=org, user=user, role=organization_role(org_role))
+    for project in org.projects.filter(slug__in=project_roles):
+        MembershipFactory(project=project, user=user, role=role(project_roles[project.slug]))
+    return user
+
+
 class OrganizationMembershipFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = OrganizationMembership

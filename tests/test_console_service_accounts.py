@@ -20,14 +20,10 @@ from projects import catalog
 from serviceaccounts.models import Credential, ServiceAccount, ServiceAccountEvent
 from tests.factories import (
     CredentialFactory,
-    MembershipFactory,
     OrganizationFactory,
-    OrganizationMembershipFactory,
     ProjectFactory,
     ServiceAccountFactory,
-    UserFactory,
-    organization_role,
-    role,
+    person,
 )
 from tests.htmltree import parse
 
@@ -50,16 +46,6 @@ def web(org):
 @pytest.fixture
 def data(org):
     return ProjectFactory(organization=org, slug="data", name="Data")
-
-
-def person(org, org_role, *, username=None, **project_roles):
-    user = UserFactory(username=username) if username else UserFactory()
-    if org_role is not None:
-        OrganizationMembershipFactory(organization=org, user=user, role=organization_role(org_role))
-    for project in org.projects.all():
-        if project.slug in project_roles:
-            MembershipFactory(project=project, user=user, role=role(project_roles[project.slug]))
-    return user
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from tests.factories import (
     UserFactory,
     expired_api_key,
     organization_role,
+    person,
     role,
 )
 from tests.htmltree import parse
@@ -49,17 +50,9 @@ def web(org):
     return ProjectFactory(organization=org, slug="web", name="Web")
 
 
-def person(org, org_role, project, project_role):
-    user = UserFactory()
-    if org_role is not None:
-        OrganizationMembershipFactory(organization=org, user=user, role=organization_role(org_role))
-    MembershipFactory(project=project, user=user, role=role(project_role))
-    return user
-
-
 @pytest.fixture
 def admin(org, web):
-    return person(org, catalog.ADMIN, web, catalog.ADMINISTRATOR)
+    return person(org, catalog.ADMIN, web=catalog.ADMINISTRATOR)
 
 
 @pytest.fixture
@@ -182,7 +175,7 @@ def test_a_taken_name_gets_the_project_slug_and_a_typed_taken_name_is_an_error(c
 
 
 def test_moving_needs_the_organization_role_admin(client, org, web, key):
-    client.force_login(person(org, catalog.ORGANIZATION_MEMBER, web, catalog.ADMINISTRATOR))
+    client.force_login(person(org, catalog.ORGANIZATION_MEMBER, web=catalog.ADMINISTRATOR))
 
     response = client.get(move_url(key))
 
@@ -233,7 +226,7 @@ def test_only_a_working_key_is_moved(client, admin, web, state):
 
 
 def test_a_viewer_of_the_keys_is_told_what_they_lack(client, org, web, key):
-    client.force_login(person(org, catalog.ADMIN, web, catalog.VIEWER))
+    client.force_login(person(org, catalog.ADMIN, web=catalog.VIEWER))
 
     response = client.get(move_url(key))
 
@@ -243,7 +236,7 @@ def test_a_viewer_of_the_keys_is_told_what_they_lack(client, org, web, key):
 
 
 def test_a_project_member_who_cannot_see_keys_gets_403(client, org, web, key):
-    client.force_login(person(org, catalog.ADMIN, web, catalog.ADMINISTRATOR) and _no_key_reader(web))
+    client.force_login(_no_key_reader(web))
 
     assert client.get(move_url(key)).status_code == 403
 
@@ -276,7 +269,7 @@ def test_with_creation_disabled_the_create_form_explains_and_links_there(client,
 
 def test_a_user_outside_the_organization_is_told_whom_to_ask(client, settings, org, web):
     settings.API_KEYS_DEPRECATED = True
-    client.force_login(_project_only(web))
+    client.force_login(person(org, None, web=catalog.ADMINISTRATOR))
 
     page = parse(client.get(reverse("apikeys:list", args=["web"])))
 
@@ -287,12 +280,6 @@ def test_a_user_outside_the_organization_is_told_whom_to_ask(client, settings, o
 def _no_key_reader(project):
     user = UserFactory()
     MembershipFactory(project=project, user=user, role=RoleFactory(codenames=[catalog.READ_PROJECT]))
-    return user
-
-
-def _project_only(project):
-    user = UserFactory()
-    MembershipFactory(project=project, user=user, role=role(catalog.ADMINISTRATOR))
     return user
 
 

@@ -18,14 +18,11 @@ from serviceaccounts.models import ServiceAccountEvent
 from serviceaccounts.services import Actor
 from tests.factories import (
     CredentialFactory,
-    MembershipFactory,
     OrganizationFactory,
-    OrganizationMembershipFactory,
     ProjectFactory,
     ServiceAccountFactory,
-    UserFactory,
     organization_role,
-    role,
+    person,
 )
 
 pytestmark = pytest.mark.django_db
@@ -42,17 +39,6 @@ def org():
 @pytest.fixture
 def projects(org):
     return ProjectFactory(organization=org, slug="web"), ProjectFactory(organization=org, slug="data")
-
-
-def person(org, org_role: str | None, **project_roles):
-    """A user with an organization role (or none) and project roles by slug."""
-    user = UserFactory()
-    if org_role is not None:
-        OrganizationMembershipFactory(organization=org, user=user, role=organization_role(org_role))
-    for project in org.projects.all():
-        if project.slug in project_roles:
-            MembershipFactory(project=project, user=user, role=role(project_roles[project.slug]))
-    return user
 
 
 def as_user(user, address="198.51.100.7"):
