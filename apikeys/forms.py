@@ -32,6 +32,25 @@ def by_schema(rule, value):
 _FORM_FIELD = {"expires_at": "expires_on"}
 
 
+def allowed_ips_field() -> forms.CharField:
+    """One address or range per line (commas work too); the rules are apikeys.addresses' (clean_allowed_ips)."""
+    return forms.CharField(
+        label=_("Allowed addresses"),
+        required=False,
+        max_length=ALLOWED_IPS_TEXT_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+
+def show_refusal(form: forms.Form, error: ApiKeyError) -> int:
+    """Put a service's refusal on the form, on its field (by the form's name for it) or above the fields; return
+    the page's status: 200 like any form with errors, except a server-side failure (the database), which keeps
+    its 5xx from the one map."""
+    field = error.field if error.field in form.fields else _FORM_FIELD.get(error.field)
+    form.add_error(field if field in form.fields else None, error.message)
+    return http_status(error) if http_status(error) >= 500 else 200
+
+
 def permissions_field() -> forms.MultipleChoiceField:
     return forms.MultipleChoiceField(
         label=_("Permissions"),
@@ -60,13 +79,7 @@ class KeyValuesForm(forms.Form):
     )
     tags = forms.CharField(label=_("Tags"), max_length=schema.TAGS_TEXT_MAX_LENGTH, required=False)
     permissions = permissions_field()
-    # One address or range per line (commas work too); the rules are apikeys.addresses'.
-    allowed_ips = forms.CharField(
-        label=_("Allowed addresses"),
-        required=False,
-        max_length=ALLOWED_IPS_TEXT_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    allowed_ips = allowed_ips_field()
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_name(self) -> str:
@@ -103,10 +116,8 @@ class KeyValuesForm(forms.Form):
                 ticket=data["ticket"],
             )
         except ApiKeyError as error:
-            field = error.field if error.field in self.fields else _FORM_FIELD.get(error.field)
-            self.add_error(field if field in self.fields else None, error.message)
             self.refusal = error
-            self.status = http_status(error) if http_status(error) >= 500 else 200
+            self.status = show_refusal(self, error)
             return None
 
 

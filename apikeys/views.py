@@ -19,7 +19,7 @@ from apikeys import addresses, services
 from apikeys.errors import ApiKeyError, http_status
 from apikeys.forms import PRESETS, ApiKeyCreateForm
 from apikeys.models import ApiKey, CreationTicket, Status
-from config.http import client_ip, no_store
+from config.http import client_ip, no_store, whoami_curl
 from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.models import Project
@@ -175,10 +175,14 @@ def _moved_to(request: HttpRequest, api_key: ApiKey, can_manage: bool) -> dict:
     if account is not None and Org.may_see(request, account):
         url = reverse("serviceaccounts:detail", args=[account.organization.slug, account.public_id])
     now = timezone.now()
-    movable = (account is None or account.deleted_at is not None) and api_key.refusal(now) is None
-    movable = movable and api_key.retires_at is None
+    undeleted = account if account is not None and account.deleted_at is None else None
+    movable = services_for_accounts.key_move_refusal(api_key, now, moved=undeleted) is None
     # Who may also move it without managing keys: an organization Admin or Owner holding all its permissions.
-    may_move = movable and not can_manage and services_for_accounts.may_move(Actor(user=request.user), api_key)
+    may_move = (
+        movable
+        and not can_manage
+        and services_for_accounts.move_refusal(Actor(user=request.user), api_key, now, moved=undeleted) is None
+    )
     return {"moved_to": account, "moved_to_url": url, "movable": movable, "may_move": may_move}
 
 
@@ -283,8 +287,7 @@ def _secret_page(
         api_key=created.api_key,
         secret=created.secret,
         rolled=rolled,
-        curl_command=f'curl -H "Authorization: Bearer {created.secret}" '
-        + request.build_absolute_uri(reverse("api:whoami")),
+        curl_command=whoami_curl(request, created.secret),
     )
     return no_store(render(request, "apikeys/key_secret.html", context, status=201))
 

@@ -2,6 +2,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 
 
@@ -41,3 +42,8 @@ def no_store(response: HttpResponse) -> HttpResponse:
     response["Cache-Control"] = "no-store, no-cache, must-revalidate, private, max-age=0"
     response["Pragma"] = "no-cache"
     return response
+
+
+def whoami_curl(request: HttpRequest, secret: str) -> str:
+    """The "Try it" command of a view-once secret page (a key's or a credential's): whoami with that secret."""
+    return f'curl -H "Authorization: Bearer {secret}" ' + request.build_absolute_uri(reverse("api:whoami"))

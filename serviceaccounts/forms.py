@@ -5,10 +5,10 @@ from django.utils.translation import gettext_lazy as _
 
 from apikeys import addresses, schema
 from apikeys.forms import (
-    ALLOWED_IPS_TEXT_MAX_LENGTH,
     ErrorSummaryForm,
     ExpiryForm,
     PermissionMatrix,
+    allowed_ips_field,
     by_schema,
     permissions_field,
 )
@@ -62,12 +62,7 @@ class CredentialCreateForm(ExpiryForm):
         strip=True,
         error_messages={"required": _("Enter a name for the credential.")},
     )
-    allowed_ips = forms.CharField(
-        label=_("Allowed addresses"),
-        required=False,
-        max_length=ALLOWED_IPS_TEXT_MAX_LENGTH,
-        widget=forms.Textarea(attrs={"rows": 3}),
-    )
+    allowed_ips = allowed_ips_field()
     ticket = forms.CharField(widget=forms.HiddenInput, max_length=64)
 
     def clean_name(self) -> str:

@@ -321,16 +321,23 @@ def set_disabled(account: ServiceAccount, disabled: bool, *, actor: Actor) -> Se
         _require_admin(actor, current.organization)
         if disabled == (current.disabled_at is not None):
             return current
-        if not disabled and (missing := missing_for_credentials(actor, current)):
-            raise _forbidden(
-                gettext("Enabling it needs every permission it holds; you lack: %(missing)s.")
-                % {"missing": ", ".join(missing)}
-            )
+        if not disabled and (refusal := enable_refusal(actor, current)) is not None:
+            raise refusal
         now = timezone.now()
         current.disabled_at = now if disabled else None
         current.save(update_fields=["disabled_at"])
         _audit(Action.DISABLED if disabled else Action.ENABLED, current, actor, now)
     return current
+
+
+def enable_refusal(actor: Actor, account: ServiceAccount) -> ApiKeyError | None:
+    """Why the actor may not enable the account (its credentials would work again), or None."""
+    if missing := missing_for_credentials(actor, account):
+        return _forbidden(
+            gettext("Enabling it needs every permission it holds; you lack: %(missing)s.")
+            % {"missing": ", ".join(missing)}
+        )
+    return None
 
 
 def delete_service_account(account: ServiceAccount, *, actor: Actor) -> ServiceAccount:
@@ -474,20 +481,28 @@ def create_credential(
         _consume(ticket, actor, now)  # a resubmitted form is said as such, before anything else
         current = _account(account)
         _require_admin(actor, current.organization)
-        if current.disabled_at is not None:
-            raise ApiKeyError(gettext("This service account is disabled: enable it first."), code="conflict")
-        if missing := missing_for_credentials(actor, current):
-            raise _forbidden(
-                gettext("A credential of this service account needs every permission it holds; you lack: %(missing)s.")
-                % {"missing": ", ".join(missing)}
-            )
-        if current.is_org_admin and not organization_role_of(actor, current.organization).manages_service_accounts:
-            raise _forbidden(gettext("Its organization role is Admin, which you do not hold."))
+        if (refusal := credential_refusal(actor, current)) is not None:
+            raise refusal
         values = within_limits(values, now, actor.credential, CREDENTIAL_CREATES)
         if current.credentials.active(now).filter(name=values.name).exists():
             raise ApiKeyError(gettext("An active credential with this name already exists."), field="name")
         created = _insert_credential(current, values, actor, now)
     return created
+
+
+def credential_refusal(actor: Actor, account: ServiceAccount) -> ApiKeyError | None:
+    """Why an Admin or Owner may not mint a credential of the account now, or None (the console asks before
+    offering it; create_credential raises it)."""
+    if account.deleted_at is not None:
+        return ApiKeyError(gettext("This service account was deleted."), code="conflict")
+    if account.disabled_at is not None:
+        return ApiKeyError(gettext("This service account is disabled: enable it first."), code="conflict")
+    if missing := missing_for_credentials(actor, account):
+        return _forbidden(
+            gettext("A credential of this service account needs every permission it holds; you lack: %(missing)s.")
+            % {"missing": ", ".join(missing)}
+        )
+    return None
 
 
 def _consume(ticket: str | None, actor: Actor, now) -> None:
@@ -570,7 +585,11 @@ class MovePlan:
         return self.api_key.project.organization
 
 
-def plan_move(api_key: ApiKey, now=None) -> MovePlan:
+LOOK_UP = object()  # `moved`: not known yet, query it
+
+
+def plan_move(api_key: ApiKey, now=None, *, moved=LOOK_UP) -> MovePlan:
+    """What moving the key creates; `moved` is its undeleted account when the caller has it (None: there is none)."""
     now = now or timezone.now()
     return MovePlan(
         api_key=api_key,
@@ -578,7 +597,7 @@ def plan_move(api_key: ApiKey, now=None) -> MovePlan:
         permissions=[code for code in api_key.permissions if code in catalog.CODENAMES],
         expires_at=api_key.stops_at,
         allowed_ips=list(api_key.allowed_ips),
-        refusal=_move_refusal(api_key, now),
+        refusal=key_move_refusal(api_key, now, moved=moved),
     )
 
 
@@ -592,16 +611,8 @@ def moved_to(api_key: ApiKey, *, deleted_too: bool = False) -> ServiceAccount | 
     return accounts.select_related("organization").order_by("-created_at", "-id").first()
 
 
-def may_move(actor: Actor, api_key: ApiKey) -> bool:
-    """Whether the actor holds what moving the key needs: the organization role Admin or Owner and every permission."""
-    role = organization_role(actor, api_key.project.organization)
-    if role is None or not role.manages_service_accounts:
-        return False
-    held = held_in(actor, api_key.project)
-    return all(code in held for code in api_key.permissions)
-
-
-def _move_refusal(api_key: ApiKey, now) -> str | None:
+def key_move_refusal(api_key: ApiKey, now, *, moved=LOOK_UP) -> str | None:
+    """Why the key cannot be moved by anyone (revoked, expired, rolled, moved already), or None."""
     if (refusal := api_key.refusal(now)) is not None:
         return {
             "revoked": gettext("This API key is revoked: only a working key can be moved."),
@@ -609,8 +620,34 @@ def _move_refusal(api_key: ApiKey, now) -> str | None:
         }.get(refusal, gettext("This API key has expired: only a working key can be moved."))
     if api_key.retires_at is not None:
         return gettext("This API key was rolled and retires soon: move the key that replaced it.")
-    if (account := moved_to(api_key)) is not None:
-        return gettext("This API key was already moved to the service account “%(name)s”.") % {"name": account.name}
+    if moved is LOOK_UP:
+        moved = moved_to(api_key)
+    if moved is not None:
+        return gettext("This API key was already moved to the service account “%(name)s”.") % {"name": moved.name}
+    return None
+
+
+def move_refusal(actor: Actor, api_key: ApiKey, now, *, moved=LOOK_UP) -> ApiKeyError | None:
+    """Why the actor may not move the key, or None: the key must work and not be moved yet (409), and moving
+    needs what creating its credential needs, the organization role Admin or Owner and every permission (403)."""
+    if (refusal := key_move_refusal(api_key, now, moved=moved)) is not None:
+        return ApiKeyError(refusal, code="conflict")
+    organization = api_key.project.organization
+    role = organization_role(actor, organization)
+    if role is None or not role.manages_service_accounts:
+        return _forbidden(
+            gettext(
+                "Moving a key needs the organization role Admin or Owner in %(organization)s. "
+                "Ask one of its Admins or Owners."
+            )
+            % {"organization": organization.name}
+        )
+    held = held_in(actor, api_key.project)
+    if missing := [code for code in api_key.permissions if code in catalog.CODENAMES and code not in held]:
+        return _forbidden(
+            gettext("Moving this key needs every permission it holds; you lack: %(missing)s.")
+            % {"missing": ", ".join(missing)}
+        )
     return None
 
 
@@ -655,16 +692,9 @@ def move_api_key(api_key: ApiKey, *, name: str, actor: Actor, ticket: str | None
             _consume(ticket, actor, now)
             key = ApiKey.objects.select_related("project__organization").get(pk=api_key.pk)
             organization, project = key.project.organization, key.project
-            _require_admin(actor, organization)
-            if (refusal := _move_refusal(key, now)) is not None:
-                raise ApiKeyError(refusal, code="conflict")
-            plan = plan_move(key, now)
-            held = held_in(actor, project)
-            if missing := [code for code in plan.permissions if code not in held]:
-                raise _forbidden(
-                    gettext("Moving this key needs every permission it holds; you lack: %(missing)s.")
-                    % {"missing": ", ".join(missing)}
-                )
+            if (refusal := move_refusal(actor, key, now)) is not None:
+                raise refusal
+            plan = plan_move(key, now, moved=None)  # none: move_refusal looked
             if _name_taken(organization, name):
                 raise _name_error()
             values = schema.parse(

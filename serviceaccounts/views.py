@@ -22,9 +22,9 @@ from django.views.decorators.vary import vary_on_headers
 
 from apikeys import addresses
 from apikeys.errors import ApiKeyError, http_status
-from apikeys.forms import PRESETS
+from apikeys.forms import PRESETS, show_refusal
 from apikeys.models import ApiKey, CreationTicket, Status
-from config.http import client_ip, no_store
+from config.http import client_ip, no_store, whoami_curl
 from projects import catalog
 from projects.access import get_project_or_404, missing_permission_message
 from projects.backends import project_permissions
@@ -102,11 +102,6 @@ def _detail_url(account: ServiceAccount) -> str:
     return reverse("serviceaccounts:detail", args=[account.organization.slug, account.public_id])
 
 
-def _form_status(error: ApiKeyError) -> int:
-    """A refusal shown on its form answers 200, like any form with errors; a server-side failure keeps its 5xx."""
-    return http_status(error) if http_status(error) >= 500 else 200
-
-
 # -- the list and one account ------------------------------------------------------------
 
 
@@ -170,8 +165,14 @@ def account_detail(request: HttpRequest, org_slug: str, public_id: str):
         events=_events_for(org, account),
         moved_from=_visible_key(org, account.moved_from_key),
         # Offered only when possible; else the page says why.
-        credential_refusal=_credential_refusal(org, request, account) if org.manages else None,
-        enable_refusal=_enable_refusal(request, account) if org.manages and account.disabled_at else None,
+        credential_refusal=_refusal_text(services.credential_refusal(_actor(request), account))
+        if org.manages
+        else None,
+        enable_refusal=(
+            _refusal_text(services.enable_refusal(_actor(request), account))
+            if org.manages and account.disabled_at
+            else None
+        ),
         # Who created it when no user row says so: the operator, or a user deleted since (the audit keeps the name).
         creator_label=(
             ""
@@ -214,8 +215,7 @@ def account_create(request: HttpRequest, org_slug: str):
                 actor=_actor(request),
             )
         except ApiKeyError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
-            status = _form_status(error)
+            status = show_refusal(form, error)
         else:
             messages.success(
                 request,
@@ -242,8 +242,7 @@ def account_edit(request: HttpRequest, org_slug: str, public_id: str):
                 description=form.cleaned_data["description"],
             )
         except ApiKeyError as error:
-            form.add_error(error.field if error.field in form.fields else None, error.message)
-            status = _form_status(error)
+            status = show_refusal(form, error)
         else:
             messages.success(request, gettext("The service account was saved."))
             return redirect(_detail_url(account))
@@ -456,8 +455,7 @@ def membership_edit(request: HttpRequest, org_slug: str, public_id: str, project
                     actor=_actor(request),
                 )
             except ApiKeyError as error:
-                form.add_error("permissions" if error.field == "permissions" else None, error.message)
-                status = _form_status(error)
+                status = show_refusal(form, error)
             else:
                 messages.success(
                     request,
@@ -520,27 +518,8 @@ def membership_remove(request: HttpRequest, org_slug: str, public_id: str, proje
 # -- credentials -----------------------------------------------------------------------------
 
 
-def _credential_refusal(org: Org, request, account: ServiceAccount) -> str | None:
-    """Why the user cannot create a credential of the account now, or None (the service checks again)."""
-    if account.deleted_at is not None:
-        return gettext("This service account was deleted.")
-    if account.disabled_at is not None:
-        return gettext("This service account is disabled: enable it first.")
-    if missing := services.missing_for_credentials(_actor(request), account):
-        return gettext(
-            "A credential of this service account needs every permission it holds; you lack: %(missing)s."
-        ) % {"missing": ", ".join(missing)}
-    if account.is_org_admin and not org.manages:
-        return gettext("Its organization role is Admin, which you do not hold.")
-    return None
-
-
-def _enable_refusal(request, account: ServiceAccount) -> str | None:
-    if missing := services.missing_for_credentials(_actor(request), account):
-        return gettext("Enabling it needs every permission it holds; you lack: %(missing)s.") % {
-            "missing": ", ".join(missing)
-        }
-    return None
+def _refusal_text(refusal: ApiKeyError | None) -> str | None:
+    return refusal.message if refusal is not None else None
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
@@ -550,7 +529,7 @@ def credential_create(request: HttpRequest, org_slug: str, public_id: str):
     org.require_manage()
     account = _account(org, public_id)
     context = org.context(account=account, max_allowed_ips=addresses.MAX_ALLOWED_IPS)
-    if reason := _credential_refusal(org, request, account):
+    if reason := _refusal_text(services.credential_refusal(_actor(request), account)):
         context["refusal"] = reason
         return no_store(render(request, "serviceaccounts/credential_form.html", context, status=403))
     status = 200
@@ -571,9 +550,7 @@ def credential_create(request: HttpRequest, org_slug: str, public_id: str):
                 if error.code == "already_submitted":
                     messages.warning(request, error.message)
                     return redirect(_detail_url(account))
-                field = {"expires_at": "expires_on"}.get(error.field, error.field)
-                form.add_error(field if field in form.fields else None, error.message)
-                status = _form_status(error)
+                status = show_refusal(form, error)
             else:
                 return _credential_secret(request, org, account, created)
     else:
@@ -589,8 +566,7 @@ def _credential_secret(request, org: Org, account, created: services.CreatedCred
         secret=created.secret,
         moved_from=moved_from,
         memberships=list(account.memberships.select_related("project")),
-        curl_command=f'curl -H "Authorization: Bearer {created.secret}" '
-        + request.build_absolute_uri(reverse("api:whoami")),
+        curl_command=whoami_curl(request, created.secret),
     )
     return no_store(render(request, "serviceaccounts/credential_secret.html", context, status=201))
 
@@ -653,32 +629,19 @@ def key_move(request: HttpRequest, slug: str, public_id: str):
     )
     organization = project.organization
     actor = _actor(request)
-    plan = services.plan_move(api_key)
-    role = services.organization_role(actor, organization)
-    missing = [code for code in plan.permissions if code not in services.held_in(actor, project)]
-    if plan.refusal:
-        refusal = plan.refusal
-    elif role is None or not role.manages_service_accounts:
-        refusal = gettext(
-            "Moving a key needs the organization role Admin or Owner in %(organization)s. "
-            "Ask one of its Admins or Owners."
-        ) % {"organization": organization.name}
-    elif missing:
-        refusal = gettext("Moving this key needs every permission it holds; you lack: %(missing)s.") % {
-            "missing": ", ".join(missing)
-        }
-    else:
-        refusal = None
+    moved = services.moved_to(api_key)
+    plan = services.plan_move(api_key, moved=moved)
+    refusal = services.move_refusal(actor, api_key, timezone.now(), moved=moved)
     context = project_tabs(request, project, "api_keys") | {
         "api_key": api_key,
         "plan": plan,
         "organization": organization,
-        "org_member": role is not None,
-        "moved_to": services.moved_to(api_key),
-        "refusal": refusal,
+        "org_member": services.organization_role(actor, organization) is not None,
+        "moved_to": moved,
+        "refusal": refusal.message if refusal else None,
     }
     if refusal:
-        return no_store(render(request, "serviceaccounts/key_move.html", context, status=409 if plan.refusal else 403))
+        return no_store(render(request, "serviceaccounts/key_move.html", context, status=http_status(refusal)))
     status = 200
     if request.method == "POST":
         form = MoveForm(request.POST)
@@ -691,8 +654,7 @@ def key_move(request: HttpRequest, slug: str, public_id: str):
                 if error.code == "already_submitted":
                     messages.warning(request, error.message)
                     return redirect("apikeys:detail", slug=slug, public_id=public_id)
-                form.add_error("name" if error.field == "name" else None, error.message)
-                status = _form_status(error)
+                status = show_refusal(form, error)
             else:
                 org = Org(request, organization.slug)
                 return _credential_secret(request, org, moved.service_account, moved.created, moved_from=api_key)
